@@ -1,0 +1,34 @@
+"""The `superset-async` command: thin wrappers that turn arguments into typed calls."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import GlueError
+from .exec_cmd import exec_role
+from .settings_cmds import check, render, schema
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="superset-async-glue")
+def cli() -> None:
+    """Configure, run and verify Apache Superset's async query stack."""
+
+
+for command in (render, check, schema, exec_role):
+    cli.add_command(command)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except GlueError as err:
+        click.echo(f"superset-async: {err}", err=True)
+        sys.exit(err.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(2)

@@ -1,0 +1,90 @@
+"""The command line and environment of each long-running role: the one place both the local runner
+and the NixOS module take them from (the module runs `superset-async exec ROLE`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from .settings import Settings
+
+Role = Literal["web", "worker", "beat"]
+ROLES: tuple[Role, ...] = ("web", "worker", "beat")
+CELERY_APP = "--app=superset.tasks.celery_app:app"
+
+
+@dataclass(frozen=True)
+class RoleCommand:
+    """What to exec for one role: argument vector and the environment it adds."""
+
+    role: Role
+    argv: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def role_environment(settings: Settings, config_path: Path) -> dict[str, str]:
+    """Environment every Superset process (web, worker, beat, bootstrap) needs."""
+    return {
+        "SUPERSET_CONFIG_PATH": str(config_path),
+        "SUPERSET_HOME": settings.state_dir,
+        "FLASK_APP": "superset",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def beat_schedule_path(settings: Settings) -> str:
+    return f"{settings.state_dir}/celerybeat-schedule"
+
+
+def web_bind(settings: Settings) -> str:
+    host = settings.web.bind
+    return f"[{host}]:{settings.web.port}" if ":" in host else f"{host}:{settings.web.port}"
+
+
+def role_command(role: Role, settings: Settings, config_path: Path, bin_dir: Path) -> RoleCommand:
+    """The command for `role`, with programs taken from `bin_dir` (a virtualenv's or the Nix env's bin)."""
+    env = role_environment(settings, config_path)
+    if role == "web":
+        w = settings.web
+        argv = [
+            str(bin_dir / "gunicorn"),
+            f"--bind={web_bind(settings)}",
+            f"--workers={w.workers}",
+            "--worker-class=gthread",
+            f"--threads={w.threads}",
+            f"--timeout={w.timeout_seconds}",
+            "--limit-request-line=0",
+            "--limit-request-field_size=0",
+            "--no-control-socket",  # gunicorn 27 would otherwise open one under $HOME/.gunicorn
+            "--access-logfile=-",
+            *w.extra_args,
+            "superset.app:create_app()",
+        ]
+    elif role == "worker":
+        k = settings.worker
+        argv = [
+            str(bin_dir / "celery"),
+            CELERY_APP,
+            "worker",
+            f"--pool={k.pool}",
+            "-O",
+            k.optimization,
+            f"--concurrency={k.concurrency}",
+            "--loglevel=INFO",
+        ]
+        if k.queues:
+            argv.append("--queues=" + ",".join(k.queues))
+        if k.max_tasks_per_child:
+            argv.append(f"--max-tasks-per-child={k.max_tasks_per_child}")
+        argv += k.extra_args
+    else:
+        argv = [
+            str(bin_dir / "celery"),
+            CELERY_APP,
+            "beat",
+            f"--schedule={beat_schedule_path(settings)}",
+            "--loglevel=INFO",
+            *settings.beat.extra_args,
+        ]
+    return RoleCommand(role=role, argv=tuple(argv), env=env)

@@ -1,0 +1,101 @@
+"""Read settings JSON into the typed model; every problem becomes a SettingProblem naming field and fix."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import SettingProblem, SettingsError
+from .settings import LocatedValueError, Settings
+
+# Values of these fields are never echoed: a user who pasted a secret into them must not see it in logs.
+_SECRET_SUFFIXES = ("_file", "password", "secret", "secret_key")
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate a settings file, or raise SettingsError listing every problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise SettingsError(str(path), [SettingProblem("settings", f"cannot read the file: {err.strerror}")]) from err
+    return parse_settings(text, str(path))
+
+
+def parse_settings(text: str, source: str = "settings") -> Settings:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        problem = SettingProblem("settings", f"not valid JSON at line {err.lineno} column {err.colno}: {err.msg}")
+        raise SettingsError(source, [problem]) from err
+    if not isinstance(data, dict):
+        raise SettingsError(source, [SettingProblem("settings", "expected a JSON object at the top level")])
+    data.pop("$schema", None)  # editors' schema hint; not a setting
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as err:
+        raise SettingsError(source, [_problem(e) for e in err.errors()]) from err
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "settings"
+
+
+def _is_secret_field(location: str) -> bool:
+    last = location.rsplit(".", 1)[-1]
+    return last.endswith(_SECRET_SUFFIXES)
+
+
+def _problem(error: Any) -> SettingProblem:
+    loc = tuple(error["loc"])
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, LocatedValueError):
+        loc = (*loc, *cause.location.split("."))
+    location = _location(loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return SettingProblem(location, f"unknown key; {_known_keys(loc[:-1])}")
+    if kind == "missing":
+        return SettingProblem(location, "required but missing")
+    message = str(cause) if cause is not None else error["msg"]
+    message = message.removeprefix("Value error, ")
+    if kind not in ("value_error", "assertion_error") and not _is_secret_field(location):
+        message += f" (found {json.dumps(error.get('input'))[:80]})"
+    return SettingProblem(location, message)
+
+
+def _known_keys(parent: tuple[int | str, ...]) -> str:
+    model: type[BaseModel] | None = Settings
+    for part in parent:
+        if model is None or isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        model = _model_of(field.annotation) if field else None
+    if model is None:
+        return "see docs/settings.md for the keys"
+    return "known keys here: " + ", ".join(sorted(model.model_fields))
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found:
+            return found
+    return None
+
+
+def canonical_json(settings: Settings) -> str:
+    """The settings with every default filled in, keys sorted, no whitespace: equal meaning, equal text."""
+    return json.dumps(settings.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+def settings_digest(settings: Settings) -> str:
+    return hashlib.sha256(canonical_json(settings).encode()).hexdigest()

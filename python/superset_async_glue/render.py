@@ -1,0 +1,277 @@
+"""Settings -> superset_config.py, byte for byte reproducible.
+
+The rendered module is self-contained (it imports only what Superset's environment has) so that
+it can be built into the Nix store at build time. It holds no secret: each is read from its file
+when Superset imports the module, preferring systemd's $CREDENTIALS_DIRECTORY.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import __version__
+from .loading import settings_digest
+from .redis_urls import Dialect, redis_py_tls_query, role_url
+from .settings import Settings, secret_files
+
+# Runs at import inside Superset: read secrets late, fail with the setting's name and path.
+_PRELUDE = '''\
+from __future__ import annotations
+
+import os
+from urllib.parse import quote
+
+import redis
+from cachelib.redis import RedisCache
+from celery.schedules import crontab
+
+
+class SecretFileError(RuntimeError):
+    """A secret file named in the settings is missing, unreadable or empty."""
+
+
+def _credential_path(setting: str, path: str, credential: str) -> str:
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if directory and os.path.exists(os.path.join(directory, credential)):
+        return os.path.join(directory, credential)
+    return path
+
+
+def _secret(setting: str, path: str, credential: str) -> str:
+    path = _credential_path(setting, path, credential)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            value = handle.read().rstrip("\\r\\n")
+    except OSError as err:
+        raise SecretFileError(f"superset-async: {setting}: cannot read secret file {path}: {err.strerror}") from None
+    if not value:
+        raise SecretFileError(f"superset-async: {setting}: secret file {path} is empty")
+    return value
+'''
+
+
+def pyliteral(value: Any, indent: int = 0) -> str:
+    """A Python literal for JSON-like data, dict keys sorted, one item per line: stable text."""
+    pad = " " * (indent + 4)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{pad}{pyliteral(k)}: {pyliteral(v, indent + 4)}," for k, v in sorted(value.items())]
+        return "{\n" + "\n".join(items) + "\n" + " " * indent + "}"
+    if isinstance(value, list | tuple):
+        if not value:
+            return "()" if isinstance(value, tuple) else "[]"
+        items = [f"{pad}{pyliteral(v, indent + 4)}," for v in value]
+        opening, closing = ("(", ")") if isinstance(value, tuple) else ("[", "]")
+        return opening + "\n" + "\n".join(items) + "\n" + " " * indent + closing
+    if isinstance(value, Expr):
+        return value.code
+    if value is None or isinstance(value, bool | int | float | str):
+        return repr(value)
+    raise TypeError(f"cannot render {type(value).__name__} as a literal")
+
+
+class Expr:
+    """Python source placed verbatim inside a rendered literal (evaluated at import)."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+
+def _secret_expr(settings: Settings, credential: str) -> Expr:
+    where, path = secret_files(settings)[credential]
+    return Expr(f"_secret({where!r}, {path!r}, {credential!r})")
+
+
+def _url_expr(settings: Settings, db: int, dialect: Dialect) -> Expr:
+    code = f"_with_auth({role_url(settings.redis, db, dialect)!r})"
+    if dialect == "redis_py" and settings.redis.tls.enabled and settings.redis.tls.key_file:
+        code += " + '&ssl_keyfile=' + quote(_REDIS_TLS_KEYFILE)"
+    return Expr(code)
+
+
+def _redis_section(settings: Settings) -> str:
+    r = settings.redis
+    lines = ["# Redis: credentials are added to each URL at import; see redis_urls.py in the glue."]
+    password = _secret_expr(settings, "redis_password").code if r.password_file else "None"
+    lines.append(f"_REDIS_PASSWORD = {password}")
+    lines.append(f"_REDIS_USERNAME = {r.username!r}")
+    if r.tls.enabled and r.tls.key_file:
+        where, path = secret_files(settings)["redis_tls_key"]
+        lines.append(f"_REDIS_TLS_KEYFILE = _credential_path({where!r}, {path!r}, 'redis_tls_key')")
+    lines.append(
+        "_REDIS_AUTH = (\n"
+        "    (quote(_REDIS_USERNAME or '', safe='') + ':' + quote(_REDIS_PASSWORD, safe='') + '@')\n"
+        "    if _REDIS_PASSWORD is not None\n"
+        "    else ''\n"
+        ")\n\n\n"
+        "def _with_auth(url: str) -> str:\n"
+        "    return url.replace('//', '//' + _REDIS_AUTH, 1)\n"
+    )
+    return "\n".join(lines)
+
+
+def _celery_ssl(settings: Settings) -> dict[str, Any] | None:
+    tls = settings.redis.tls
+    if not tls.enabled:
+        return None
+    # Celery and kombu take the same keys as redis-py's URL query, with the key file resolved at import.
+    options: dict[str, Any] = dict(redis_py_tls_query(settings.redis))
+    if tls.key_file:
+        options["ssl_keyfile"] = Expr("_REDIS_TLS_KEYFILE")
+    return options
+
+
+def _beat_schedule(settings: Settings) -> dict[str, Any]:
+    schedule: dict[str, Any] = {}
+    for name, entry in settings.celery.beat_schedule.items():
+        c = entry.crontab
+        item: dict[str, Any] = {
+            "task": entry.task,
+            "schedule": Expr(
+                f"crontab(minute={c.minute!r}, hour={c.hour!r}, day_of_week={c.day_of_week!r}, "
+                f"day_of_month={c.day_of_month!r}, month_of_year={c.month_of_year!r})"
+            ),
+        }
+        if entry.kwargs:
+            item["kwargs"] = entry.kwargs
+        if entry.expires_seconds:
+            item["options"] = {"expires": entry.expires_seconds}
+        schedule[name] = item
+    return schedule
+
+
+def feature_flags(settings: Settings) -> dict[str, bool]:
+    """Our flags, with the user's free-form flags merged over them."""
+    ours = {
+        "GLOBAL_ASYNC_QUERIES": settings.global_async_queries.enabled,
+        "SQLLAB_BACKEND_PERSISTENCE": settings.sql_lab.backend_persistence,
+    }
+    return {**ours, **settings.feature_flags}
+
+
+def task_time_limits(settings: Settings) -> dict[str, int]:
+    # 6.1.0's sql_lab.get_sql_results hard-codes soft_time_limit=21600 and never reads
+    # SQLLAB_ASYNC_TIME_LIMIT_SEC; Celery task annotations override the decorator's limits.
+    soft = settings.sql_lab.async_time_limit_seconds
+    return {"soft_time_limit": soft, "time_limit": soft + settings.sql_lab.hard_time_limit_grace_seconds}
+
+
+def _assign(name: str, value: Any) -> str:
+    return f"{name} = {pyliteral(value)}"
+
+
+def _metadata_uri(settings: Settings) -> str:
+    uri = settings.metadata_uri()
+    if settings.metadata_db.password_file is None:
+        return repr(uri)
+    # SQLAlchemy quotes the password correctly for every dialect.
+    secret = _secret_expr(settings, "metadata_db_password").code
+    return (
+        f"__import__('sqlalchemy.engine', fromlist=['make_url']).make_url({uri!r})"
+        f".set(password={secret}).render_as_string(hide_password=False)"
+    )
+
+
+def render_config(settings: Settings) -> str:
+    """The complete superset_config.py for `settings`."""
+    s, dbs = settings, settings.redis.dbs
+    gaq = s.global_async_queries
+    header = (
+        f'"""superset_config.py for the superset-async stack.\n\n'
+        f"Rendered by superset-async-glue {__version__} from settings sha256 {settings_digest(s)}.\n"
+        f"Do not edit: change the settings and render again. No secret is written here; each is read\n"
+        f"from its file when Superset imports this module ($CREDENTIALS_DIRECTORY first).\n"
+        f'"""\n'
+    )
+    cache = {"CACHE_TYPE": "RedisCache", "CACHE_DEFAULT_TIMEOUT": 86400}
+    celery_attrs: dict[str, Any] = {
+        "broker_url": _url_expr(s, dbs.broker, "kombu"),
+        "result_backend": _url_expr(s, dbs.results, "celery_backend"),
+        "imports": tuple(s.celery.imports),
+        "worker_prefetch_multiplier": s.celery.worker_prefetch_multiplier,
+        "task_acks_late": s.celery.task_acks_late,
+        "task_annotations": {"sql_lab.get_sql_results": {"rate_limit": "100/s", **task_time_limits(s)}},
+        "beat_schedule": _beat_schedule(s),
+        "broker_connection_retry_on_startup": True,
+    }
+    if (ssl := _celery_ssl(s)) is not None:
+        celery_attrs["broker_use_ssl"] = ssl
+        celery_attrs["redis_backend_use_ssl"] = ssl
+    celery_body = "\n".join(f"    {k} = {pyliteral(v, 4)}" for k, v in celery_attrs.items())
+    parts = [
+        header,
+        _PRELUDE,
+        _redis_section(s),
+        "# Flask and the metadata database",
+        _assign("SECRET_KEY", _secret_expr(s, "secret_key")),
+        f"SQLALCHEMY_DATABASE_URI = {_metadata_uri(s)}",
+        _assign("DATA_DIR", s.state_dir),
+        _assign("FEATURE_FLAGS", feature_flags(s)),
+        "",
+        "# SQL Lab: the async limit is enforced by CeleryConfig.task_annotations below",
+        _assign("SQLLAB_TIMEOUT", s.sql_lab.timeout_seconds),
+        _assign("SQLLAB_ASYNC_TIME_LIMIT_SEC", s.sql_lab.async_time_limit_seconds),
+        _assign("SUPERSET_WEBSERVER_TIMEOUT", s.web.timeout_seconds),
+        "",
+        "# Caches and results (Redis DB per role: "
+        + ", ".join(f"{role} {getattr(dbs, role)}" for role in type(dbs).model_fields)
+        + ")",
+        _assign("CACHE_CONFIG", {**cache, "CACHE_KEY_PREFIX": "superset_cache_",
+                                 "CACHE_REDIS_URL": _url_expr(s, dbs.cache, "redis_py")}),
+        _assign("DATA_CACHE_CONFIG", {**cache, "CACHE_KEY_PREFIX": "superset_data_",
+                                      "CACHE_REDIS_URL": _url_expr(s, dbs.data_cache, "redis_py")}),
+        "RESULTS_BACKEND = RedisCache(\n"
+        f"    host=redis.Redis.from_url({_url_expr(s, dbs.results, 'redis_py').code}),\n"
+        f"    key_prefix='superset_results',\n"
+        f"    default_timeout={s.sql_lab.results_timeout_seconds},\n"
+        ")",
+        "",
+        "",
+        "class CeleryConfig:",
+        celery_body,
+        "",
+        "",
+        "CELERY_CONFIG = CeleryConfig",
+        "",
+        _gaq_section(s) if gaq.enabled else "# GLOBAL_ASYNC_QUERIES is off (global_async_queries.enabled).",
+    ]
+    if s.extra_config.strip():
+        parts += ["", "# extra_config from the settings (verbatim)", s.extra_config.rstrip("\n")]
+    return "\n".join(parts).rstrip("\n") + "\n"
+
+
+def _gaq_section(s: Settings) -> str:
+    gaq, r = s.global_async_queries, s.redis
+    # Superset's GAQ backend builds redis.Redis(host=, port=) itself: it cannot use a unix socket.
+    backend: dict[str, Any] = {
+        "CACHE_TYPE": "RedisCache",
+        "CACHE_REDIS_HOST": r.host,
+        "CACHE_REDIS_PORT": r.port,
+        "CACHE_REDIS_DB": r.dbs.async_events,
+        "CACHE_REDIS_PASSWORD": Expr("_REDIS_PASSWORD"),
+        "CACHE_REDIS_USER": r.username or "",
+        "CACHE_REDIS_SSL": r.tls.enabled,
+    }
+    if r.tls.enabled:
+        backend |= {
+            "CACHE_REDIS_SSL_CERT_REQS": r.tls.verify,
+            "CACHE_REDIS_SSL_CA_CERTS": r.tls.ca_file,
+            "CACHE_REDIS_SSL_CERTFILE": r.tls.cert_file,
+            "CACHE_REDIS_SSL_KEYFILE": Expr("_REDIS_TLS_KEYFILE") if r.tls.key_file else None,
+        }
+    where, path = secret_files(s)["gaq_jwt_secret"]
+    return "\n".join(
+        [
+            "# GLOBAL_ASYNC_QUERIES (transport: polling)",
+            _assign("GLOBAL_ASYNC_QUERIES_JWT_SECRET", _secret_expr(s, "gaq_jwt_secret")),
+            "if len(GLOBAL_ASYNC_QUERIES_JWT_SECRET.encode()) < 32:",
+            "    raise SecretFileError(",
+            f"        {f'superset-async: {where}: the secret in {path} is shorter than 32 bytes, which GAQ refuses'!r}",
+            "    )",
+            _assign("GLOBAL_ASYNC_QUERIES_TRANSPORT", gaq.transport),
+            _assign("GLOBAL_ASYNC_QUERIES_POLLING_DELAY", gaq.polling_delay_ms),
+            _assign("GLOBAL_ASYNC_QUERIES_JWT_COOKIE_SECURE", gaq.jwt_cookie_secure),
+            _assign("GLOBAL_ASYNC_QUERIES_CACHE_BACKEND", backend),
+        ]
+    )
