@@ -1,0 +1,5 @@
+"""Shared pytest set-up. Each area keeps its fixtures in fixtures/<area>.py, registered here."""
+
+pytest_plugins = [
+    "fixtures.common",
+]
