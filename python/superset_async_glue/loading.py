@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .errors import SettingProblem, SettingsError
-from .settings import LocatedValueError, Settings
+from .settings import INLINE_SECRET_KEYS, LocatedValueError, Settings
 
 # Values of these fields are never echoed: a user who pasted a secret into them must not see it in logs.
 _SECRET_SUFFIXES = ("_file", "password", "secret", "secret_key")
@@ -60,7 +60,16 @@ def _problem(error: Any) -> SettingProblem:
     location = _location(loc)
     kind = error["type"]
     if kind == "extra_forbidden":
-        return SettingProblem(location, f"unknown key; {_known_keys(loc[:-1])}")
+        parent, key = _model_at(loc[:-1]), str(loc[-1])
+        file_key = INLINE_SECRET_KEYS.get(key)
+        if parent is not None and file_key in parent.model_fields:
+            return SettingProblem(
+                location,
+                f"secrets are never given inline; write it to a file readable only by the service "
+                f"and set '{file_key}' to that file's absolute path",
+            )
+        known = "known keys here: " + ", ".join(sorted(parent.model_fields)) if parent else "see docs/settings.md"
+        return SettingProblem(location, f"unknown key; {known}")
     if kind == "missing":
         return SettingProblem(location, "required but missing")
     message = str(cause) if cause is not None else error["msg"]
@@ -70,16 +79,17 @@ def _problem(error: Any) -> SettingProblem:
     return SettingProblem(location, message)
 
 
-def _known_keys(parent: tuple[int | str, ...]) -> str:
+def _model_at(path: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The settings model at a location (list indexes and dict keys of models are stepped over)."""
     model: type[BaseModel] | None = Settings
-    for part in parent:
-        if model is None or isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        model = _model_of(field.annotation) if field else None
-    if model is None:
-        return "see docs/settings.md for the keys"
-    return "known keys here: " + ", ".join(sorted(model.model_fields))
+    for part in path:
+        if model is None:
+            return None
+        field = model.model_fields.get(str(part))
+        if field is None:
+            continue  # an index into a tuple, or a key of dict[str, Model]
+        model = _model_of(field.annotation)
+    return model
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:

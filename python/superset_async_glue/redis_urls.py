@@ -41,7 +41,7 @@ def redis_py_tls_query(redis: Redis) -> dict[str, str]:
     The client key is a secret file whose path may move to $CREDENTIALS_DIRECTORY, so the rendered
     config appends ssl_keyfile itself at import time.
     """
-    query = {"ssl_cert_reqs": redis.tls.verify}
+    query: dict[str, str] = {"ssl_cert_reqs": redis.tls.verify}
     for key, value in (
         ("ssl_ca_certs", redis.tls.ca_file),
         ("ssl_certfile", redis.tls.cert_file),

@@ -217,10 +217,18 @@ def render_config(settings: Settings) -> str:
         "# Caches and results (Redis DB per role: "
         + ", ".join(f"{role} {getattr(dbs, role)}" for role in type(dbs).model_fields)
         + ")",
-        _assign("CACHE_CONFIG", {**cache, "CACHE_KEY_PREFIX": "superset_cache_",
-                                 "CACHE_REDIS_URL": _url_expr(s, dbs.cache, "redis_py")}),
-        _assign("DATA_CACHE_CONFIG", {**cache, "CACHE_KEY_PREFIX": "superset_data_",
-                                      "CACHE_REDIS_URL": _url_expr(s, dbs.data_cache, "redis_py")}),
+        _assign(
+            "CACHE_CONFIG",
+            {**cache, "CACHE_KEY_PREFIX": "superset_cache_", "CACHE_REDIS_URL": _url_expr(s, dbs.cache, "redis_py")},
+        ),
+        _assign(
+            "DATA_CACHE_CONFIG",
+            {
+                **cache,
+                "CACHE_KEY_PREFIX": "superset_data_",
+                "CACHE_REDIS_URL": _url_expr(s, dbs.data_cache, "redis_py"),
+            },
+        ),
         "RESULTS_BACKEND = RedisCache(\n"
         f"    host=redis.Redis.from_url({_url_expr(s, dbs.results, 'redis_py').code}),\n"
         f"    key_prefix='superset_results',\n"

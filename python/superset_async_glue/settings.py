@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-# Keys a user may write when they mean the *_file variant; caught before "unknown key" so the
-# message can say exactly what to do. Keep in step with the *_file fields below.
+# Keys a user may write when they mean the *_file variant: reported as "secrets are never inline"
+# rather than "unknown key". Keep in step with the *_file fields below.
 INLINE_SECRET_KEYS = {
     "secret_key": "secret_key_file",
     "password": "password_file",
@@ -67,21 +67,9 @@ def _defaults() -> Any:
 
 
 class Model(BaseModel):
-    """Base: unknown keys are errors, values are immutable, and an inline secret gets a precise message."""
+    """Base: unknown keys are errors (an inline secret gets a precise one, see loading.py); immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _reject_inline_secrets(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for key, file_key in INLINE_SECRET_KEYS.items():
-                if key in data and file_key in cls.model_fields:
-                    raise ValueError(
-                        f"'{key}' must not hold a secret inline; write it to a file readable only by the "
-                        f"service and set '{file_key}' to that file's absolute path"
-                    )
-        return data
 
 
 class RedisTLS(Model):
@@ -112,7 +100,7 @@ class RedisDBs(Model):
                 raise LocatedValueError(
                     role,
                     f"roles '{seen[db]}' and '{role}' share Redis DB {db}; give each role its own DB "
-                    "(defaults: broker 0, results 1, cache 2, data_cache 3, async_events 4)"
+                    "(defaults: broker 0, results 1, cache 2, data_cache 3, async_events 4)",
                 )
             seen[db] = role
         return self
@@ -251,7 +239,7 @@ class SQLLab(Model):
                 "async_time_limit_seconds",
                 f"async_time_limit_seconds ({self.async_time_limit_seconds}) is shorter than timeout_seconds "
                 f"({self.timeout_seconds}): an async query would get less time than a synchronous one; "
-                "raise async_time_limit_seconds or lower timeout_seconds"
+                "raise async_time_limit_seconds or lower timeout_seconds",
             )
         return self
 
@@ -295,7 +283,9 @@ class Database(Model):
     """A database that bootstrap registers in Superset."""
 
     name: str = Field(description="database_name in Superset; letters, digits, space, _ . -")
-    uri: str = Field(description="SQLAlchemy URI without a password, e.g. clickhousedb://default@127.0.0.1:8123/default")
+    uri: str = Field(
+        description="SQLAlchemy URI without a password, e.g. clickhousedb://default@127.0.0.1:8123/default"
+    )
     password_file: SecretFile | None = None
     allow_run_async: bool = True
     expose_in_sqllab: bool = True
@@ -425,6 +415,9 @@ def secret_files(settings: Settings) -> dict[str, tuple[str, str]]:
         "admin_password": ("admin.password_file", settings.admin.password_file),
     }
     for index, db in enumerate(settings.databases):
-        optional[f"database_{credential_slug(db.name)}_password"] = (f"databases[{index}].password_file", db.password_file)
+        optional[f"database_{credential_slug(db.name)}_password"] = (
+            f"databases[{index}].password_file",
+            db.password_file,
+        )
     found.update({name: (where, path) for name, (where, path) in optional.items() if path is not None})
     return found

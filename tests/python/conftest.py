@@ -2,4 +2,5 @@
 
 pytest_plugins = [
     "fixtures.common",
+    "fixtures.redis_server",
 ]

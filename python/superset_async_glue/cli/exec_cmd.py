@@ -17,8 +17,13 @@ from .settings_cmds import settings_option
 @click.command(name="exec")
 @click.argument("role", type=click.Choice(ROLES))
 @settings_option
-@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="The rendered superset_config.py.")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The rendered superset_config.py.",
+)
 @click.option("--print", "print_only", is_flag=True, help="Print argv and environment as JSON instead.")
 def exec_role(role: Role, settings_path: Path, config_path: Path, print_only: bool) -> None:
     """Run the web server, Celery worker or Celery beat with the command line the settings imply."""

@@ -11,6 +11,7 @@ import click
 
 from ..loading import load_settings, settings_digest
 from ..render import render_config
+from ..secret_files import require_valid_secret_files
 from ..settings import Settings
 
 settings_option = click.option(
@@ -37,11 +38,21 @@ def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
 
 @click.command()
 @settings_option
-@click.option("--output", "-o", required=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="Where to write superset_config.py ('-' for standard output).")
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write superset_config.py ('-' for standard output).",
+)
 def render(settings_path: Path, output: Path) -> None:
-    """Render superset_config.py from the settings (same settings, same bytes)."""
-    text = render_config(load_settings(settings_path))
+    """Render superset_config.py from the settings (same settings, same bytes).
+
+    Secret files that exist here are checked; missing ones are allowed (a Nix build has none).
+    """
+    settings = load_settings(settings_path)
+    require_valid_secret_files(settings, str(settings_path), missing_ok=True)
+    text = render_config(settings)
     if str(output) == "-":
         click.echo(text, nl=False)
     else:
@@ -50,9 +61,11 @@ def render(settings_path: Path, output: Path) -> None:
 
 @click.command()
 @settings_option
-def check(settings_path: Path) -> None:
-    """Validate the settings; exit 2 with every problem listed when they are invalid."""
+@click.option("--skip-secret-files", is_flag=True, help="Do not require the secret files to exist here.")
+def check(settings_path: Path, skip_secret_files: bool) -> None:
+    """Validate the settings and their secret files; exit 2 with every problem listed."""
     settings = load_settings(settings_path)
+    require_valid_secret_files(settings, str(settings_path), missing_ok=skip_secret_files)
     click.echo(f"{settings_path}: valid (sha256 {settings_digest(settings)})")
 
 
