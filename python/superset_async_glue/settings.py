@@ -411,7 +411,10 @@ def secret_files(settings: Settings) -> dict[str, tuple[str, str]]:
         "metadata_db_password": ("metadata_db.password_file", settings.metadata_db.password_file),
         "redis_password": ("redis.password_file", settings.redis.password_file),
         "redis_tls_key": ("redis.tls.key_file", settings.redis.tls.key_file),
-        "gaq_jwt_secret": ("global_async_queries.jwt_secret_file", settings.global_async_queries.jwt_secret_file),
+        "gaq_jwt_secret": (
+            "global_async_queries.jwt_secret_file",
+            settings.global_async_queries.jwt_secret_file if settings.global_async_queries.enabled else None,
+        ),
         "admin_password": ("admin.password_file", settings.admin.password_file),
     }
     for index, db in enumerate(settings.databases):

@@ -1,0 +1,146 @@
+# The four units. Every long-running role is `superset-async exec ROLE`: the glue turns the settings
+# into the gunicorn/celery command line (python/superset_async_glue/commands.py), the same one the
+# local runner starts, so the two cannot drift apart.
+{
+  config,
+  lib,
+  ...
+}:
+
+let
+  inherit (lib) mkIf optional optionals;
+  cfg = config.services.superset-async;
+  s = cfg.effectiveSettings;
+  exe = "${cfg.package}/bin/superset-async";
+  files = "--settings ${cfg.settingsFile} --config ${cfg.configFile}";
+  redisUnit = optional cfg.redis.createLocally "redis-superset-async.service";
+  initUnit = optional cfg.init.enable "superset-async-init.service";
+
+  # Celery's hard time limit of an SQL Lab query, plus room for a warm shutdown to finish it.
+  hardLimit = s.sql_lab.async_time_limit_seconds + s.sql_lab.hard_time_limit_grace_seconds;
+
+  commonUnitConfig = {
+    after = [ "network.target" ] ++ redisUnit;
+    requires = redisUnit;
+    # Some libraries (matplotlib, numba caches, gunicorn) write below $HOME.
+    environment.HOME = cfg.stateDir;
+    serviceConfig = {
+      User = cfg.user;
+      Group = cfg.group;
+      StateDirectory = lib.removePrefix "/var/lib/" cfg.stateDir;
+      StateDirectoryMode = "0750";
+      WorkingDirectory = cfg.stateDir;
+      LoadCredential = lib.mapAttrsToList (name: path: "${name}:${path}") cfg.credentials;
+      SupplementaryGroups = optional cfg.redis.createLocally "redis-superset-async"; # the Redis socket
+      UMask = "0077";
+
+      # Hardening, at the level of nixpkgs' pretix module.
+      AmbientCapabilities = "";
+      CapabilityBoundingSet = [ "" ];
+      DevicePolicy = "closed";
+      LockPersonality = true;
+      MemoryDenyWriteExecute = true;
+      NoNewPrivileges = true;
+      PrivateDevices = true;
+      PrivateTmp = true;
+      ProcSubset = "pid";
+      ProtectClock = true;
+      ProtectControlGroups = true;
+      ProtectHome = true;
+      ProtectHostname = true;
+      ProtectKernelLogs = true;
+      ProtectKernelModules = true;
+      ProtectKernelTunables = true;
+      ProtectProc = "invisible";
+      ProtectSystem = "strict";
+      RemoveIPC = true;
+      RestrictAddressFamilies = [
+        "AF_UNIX"
+        "AF_INET"
+        "AF_INET6"
+      ];
+      RestrictNamespaces = true;
+      RestrictRealtime = true;
+      RestrictSUIDSGID = true;
+      SystemCallArchitectures = "native";
+      SystemCallFilter = [
+        "@system-service"
+        "~@privileged"
+      ];
+    };
+  };
+
+  role =
+    extra:
+    lib.recursiveUpdate commonUnitConfig (
+      extra
+      // {
+        after = commonUnitConfig.after ++ initUnit ++ (extra.after or [ ]);
+        requires = commonUnitConfig.requires ++ initUnit;
+      }
+    );
+in
+{
+  config = mkIf cfg.enable {
+    users.users = mkIf (cfg.user == "superset-async") {
+      superset-async = {
+        isSystemUser = true;
+        inherit (cfg) group;
+        home = cfg.stateDir;
+        description = "Apache Superset (superset-async)";
+      };
+    };
+    users.groups = mkIf (cfg.group == "superset-async") { superset-async = { }; };
+
+    networking.firewall.allowedTCPPorts = optionals (cfg.openFirewall && cfg.web.enable) [ s.web.port ];
+
+    systemd.services = {
+      superset-async-init = mkIf cfg.init.enable (
+        lib.recursiveUpdate commonUnitConfig {
+          description = "Superset: migrations, admin user, roles and databases";
+          wantedBy = [ "multi-user.target" ];
+          serviceConfig = {
+            Type = "oneshot";
+            RemainAfterExit = true;
+            ExecStart = "${exe} bootstrap ${files}";
+            TimeoutStartSec = "15min"; # first migrations on a slow disk
+          };
+        }
+      );
+
+      superset-async-web = mkIf cfg.web.enable (role {
+        description = "Superset web server (gunicorn)";
+        wantedBy = [ "multi-user.target" ];
+        serviceConfig = {
+          ExecStart = "${exe} exec web ${files}";
+          Restart = "on-failure";
+          RestartSec = "5s";
+        };
+      });
+
+      superset-async-worker = mkIf cfg.worker.enable (role {
+        description = "Superset Celery worker (SQL Lab async queries, reports, GAQ)";
+        wantedBy = [ "multi-user.target" ];
+        serviceConfig = {
+          ExecStart = "${exe} exec worker ${files}";
+          Restart = "always";
+          RestartSec = "5s";
+          # SIGTERM only to the main process: Celery's warm shutdown lets running queries finish
+          # (up to their hard time limit) before systemd kills what is left.
+          KillMode = "mixed";
+          TimeoutStopSec = hardLimit + 30;
+        };
+      });
+
+      superset-async-beat = mkIf cfg.beat.enable (role {
+        description = "Superset Celery beat (reports every minute, log pruning daily)";
+        wantedBy = [ "multi-user.target" ];
+        serviceConfig = {
+          ExecStart = "${exe} exec beat ${files}";
+          Restart = "always";
+          RestartSec = "5s";
+        };
+      });
+    };
+  };
+}
