@@ -37,7 +37,8 @@
           verify = {
             type = "app";
             program = "${pkgs.writeShellScript "superset-async-verify" ''
-              exec ${self.packages.${pkgs.stdenv.hostPlatform.system}.superset-async}/bin/superset-async verify "$@"
+              exec ${self.packages.${pkgs.stdenv.hostPlatform.system}.superset-async}/bin/superset-async verify \
+                --settings /etc/superset-async/settings.json --config /etc/superset-async/superset_config.py "$@"
             ''}";
           };
         });

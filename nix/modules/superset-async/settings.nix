@@ -113,6 +113,13 @@ in
           '';
     };
 
+    # `superset-async-verify` checks this host's stack from these two files (docs/verify.md).
+    environment.systemPackages = [
+      (pkgs.writeShellScriptBin "superset-async-verify" ''
+        exec ${cfg.package}/bin/superset-async verify --settings /etc/superset-async/settings.json \
+          --config /etc/superset-async/superset_config.py "$@"
+      '')
+    ];
     environment.etc."superset-async/settings.json".source = cfg.settingsFile;
     environment.etc."superset-async/superset_config.py".source = cfg.configFile;
 

@@ -1,0 +1,110 @@
+# Two hosts sharing one Redis and one PostgreSQL metadata database: `server` runs init, web and beat;
+# `worker` runs only the Celery worker. The server declares the external worker pool, so its async
+# database passes the module's assertion, and verify must see the remote worker answer.
+{ module }:
+
+let
+  common =
+    { lib, ... }:
+    {
+      imports = [
+        module
+        ./test-secrets.nix
+      ];
+      virtualisation.memorySize = 3072;
+      services.superset-async = {
+        enable = true;
+        secretKeyFile = "/run/keys/secret-key-shared";
+        globalAsyncQueries.jwtSecretFile = "/run/keys/gaq-jwt-shared";
+        redis = {
+          createLocally = false;
+          host = "server";
+          port = 6379;
+          passwordFile = "/run/keys/shared-redis";
+        };
+        metadataDatabase = {
+          uri = "postgresql://superset@server/superset";
+          passwordFile = "/run/keys/postgres";
+        };
+      };
+      # Both hosts must share SECRET_KEY and the GAQ secret; a fixed test value, written at boot.
+      systemd.services.test-secrets.script = lib.mkAfter ''
+        (umask 077; echo -n shared-secret-key-for-the-test-only-0123456789 > /run/keys/secret-key-shared)
+        (umask 077; echo -n shared-gaq-jwt-secret-for-the-test-only-0123456789 > /run/keys/gaq-jwt-shared)
+      '';
+    };
+in
+{
+  name = "superset-async-scale-out";
+
+  nodes.server =
+    { pkgs, ... }:
+    {
+      imports = [ common ];
+      networking.firewall.allowedTCPPorts = [
+        6379
+        5432
+      ];
+      services.redis.servers.shared = {
+        enable = true;
+        bind = "0.0.0.0";
+        port = 6379;
+        requirePassFile = "/run/keys/shared-redis";
+        databases = 16;
+      };
+      services.postgresql = {
+        enable = true;
+        enableTCPIP = true;
+        ensureDatabases = [ "superset" ];
+        ensureUsers = [
+          {
+            name = "superset";
+            ensureDBOwnership = true;
+          }
+        ];
+        authentication = "host superset superset all scram-sha-256";
+      };
+      systemd.services.postgresql-superset-password = {
+        after = [ "postgresql.service" ];
+        requires = [ "postgresql.service" ];
+        before = [ "superset-async-init.service" ];
+        wantedBy = [ "multi-user.target" ];
+        serviceConfig.Type = "oneshot";
+        serviceConfig.User = "postgres";
+        path = [ pkgs.postgresql ];
+        script = ''psql -c "ALTER USER superset PASSWORD 'superset-pg'"'';
+      };
+      services.superset-async = {
+        adminPasswordFile = "/run/keys/admin";
+        worker = {
+          enable = false;
+          externalPool = true;
+        };
+        databases."Metadata (PostgreSQL)" = {
+          uri = "postgresql://superset@server/superset";
+          passwordFile = "/run/keys/postgres";
+        };
+      };
+    };
+
+  nodes.worker = {
+    imports = [ common ];
+    services.superset-async = {
+      web.enable = false;
+      beat.enable = false;
+    };
+  };
+
+  testScript = ''
+    start_all()
+    server.wait_for_unit("superset-async-web.service")
+    server.wait_for_unit("superset-async-beat.service")
+    worker.wait_for_unit("superset-async-worker.service")
+    worker.fail("systemctl is-active superset-async-web.service")
+    server.fail("systemctl is-active superset-async-worker.service")
+
+    with subtest("verify on the web host sees the remote worker and runs an async query through it"):
+        server.wait_until_succeeds("superset-async-verify --json > /tmp/verify.json", timeout=300)
+        server.log(server.succeed("cat /tmp/verify.json"))
+  '';
+}
