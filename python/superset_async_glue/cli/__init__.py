@@ -7,7 +7,9 @@ import sys
 import click
 
 from ..errors import GlueError
+from .bootstrap_cmd import bootstrap
 from .exec_cmd import exec_role
+from .runner_cmds import down_cmd, status_cmd, up_cmd
 from .settings_cmds import check, render, schema
 
 
@@ -17,7 +19,7 @@ def cli() -> None:
     """Configure, run and verify Apache Superset's async query stack."""
 
 
-for command in (render, check, schema, exec_role):
+for command in (render, check, schema, exec_role, bootstrap, up_cmd, down_cmd, status_cmd):
     cli.add_command(command)
 
 

@@ -1,0 +1,54 @@
+"""Metadata DB migrations: compare the database's alembic revision with Superset's heads, upgrade if behind."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+from .result import Outcome, StepResult
+
+STEP = "migrations"
+
+
+def migration_heads() -> set[str]:
+    """The head revisions of Superset's own migration scripts."""
+    import superset  # noqa: PLC0415
+    from alembic.script import ScriptDirectory  # noqa: PLC0415
+
+    directory = Path(superset.__file__).parent / "migrations"
+    return set(ScriptDirectory(str(directory)).get_heads())
+
+
+def current_revisions(db: Any) -> set[str]:
+    """The revisions the metadata database is at (empty for a new database)."""
+    from alembic.migration import MigrationContext  # noqa: PLC0415
+
+    with db.engine.connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads())
+
+
+def migrate() -> StepResult:
+    """Upgrade the metadata DB to head, only when it is not there already."""
+    import flask_migrate  # noqa: PLC0415
+    from superset import db  # noqa: PLC0415
+
+    heads = migration_heads()
+    current = current_revisions(db)
+    if current == heads:
+        return StepResult(STEP, Outcome.UNCHANGED, f"metadata DB at head {_fmt(heads)}")
+    # The same code path as `superset db upgrade`; its scripts print progress, which belongs in the log.
+    with redirect_stdout(sys.stderr):
+        flask_migrate.upgrade()
+    db.session.remove()
+    after = current_revisions(db)
+    if after != heads:
+        return StepResult(STEP, Outcome.FAILED, f"upgrade ended at {_fmt(after)}, expected head {_fmt(heads)}")
+    if not current:
+        return StepResult(STEP, Outcome.CREATED, f"new metadata DB upgraded to head {_fmt(heads)}")
+    return StepResult(STEP, Outcome.UPDATED, f"upgraded from {_fmt(current)} to {_fmt(heads)}")
+
+
+def _fmt(revisions: set[str]) -> str:
+    return ",".join(sorted(revisions)) or "none"

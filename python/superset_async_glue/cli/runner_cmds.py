@@ -1,0 +1,80 @@
+"""`up`, `down` and `status`: the local runner (docs/runner.md)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..runner.stack import DEFAULT_STATE_DIR, demo_settings_path, down, resolve_state_dir, status, up
+from ..runner.supervisor import UpOptions
+
+_settings = click.option("--settings", "settings_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+                         help="Settings JSON; without it, the embedded demo's settings in the state dir.")
+_state_dir = click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+                          help=f"Runner state (logs, run/stack.json, data). Default: the settings' state_dir, "
+                               f"or ./{DEFAULT_STATE_DIR} for the demo.")
+
+
+def _say(line: str) -> None:
+    click.echo(line)
+
+
+@click.command(name="up")
+@_settings
+@_state_dir
+@click.option("--detach", is_flag=True, help="Return once the stack is ready; stop it later with `down`.")
+@click.option("--clickhouse", type=click.Choice(["auto", "none"]), default="auto", show_default=True,
+              help="auto: start a local ClickHouse for the first declared ClickHouse database on a loopback "
+                   "address; none: every database is external.")
+@click.option("--clickhouse-spare-port", type=int, default=None,
+              help="The local ClickHouse port its URI does not fix (native TCP for clickhousedb://). "
+                   "Default: a free port.")
+@click.option("--web-port", type=int, default=8088, show_default=True, help="Demo only (new state dir).")
+@click.option("--redis-port", type=int, default=6380, show_default=True, help="Demo only (new state dir).")
+@click.option("--clickhouse-port", type=int, default=8124, show_default=True,
+              help="Demo only (new state dir): the ClickHouse HTTP port.")
+@click.option("--timeout", type=float, default=180, show_default=True,
+              help="Seconds each of web and worker may take to become ready.")
+@click.option("--supervise", is_flag=True, hidden=True, help="Internal: the detached supervisor itself.")
+def up_cmd(  # noqa: PLR0917 - click passes each option as a parameter
+    settings_path: Path | None, state_dir: Path | None, detach: bool, clickhouse: str,
+           clickhouse_spare_port: int | None, web_port: int, redis_port: int, clickhouse_port: int,
+           timeout: float, supervise: bool) -> None:
+    """Start Redis, ClickHouse (demo), bootstrap, web, Celery worker and beat; wait until all are ready.
+
+    Foreground by default: Ctrl-C or SIGTERM stops everything. Without --settings, runs the embedded
+    demo from ./.superset-async-demo (generated secrets, SQLite metadata, a seeded ClickHouse table).
+    """
+    directory = resolve_state_dir(state_dir, settings_path)
+    if settings_path is None:
+        settings_path = demo_settings_path(directory, web_port, redis_port, clickhouse_port)
+    options = UpOptions(
+        settings_path=settings_path.resolve(), state_dir=directory,
+        clickhouse="none" if clickhouse == "none" else "auto",
+        clickhouse_spare_port=clickhouse_spare_port, timeout=timeout, detached=detach or supervise,
+    )
+    if supervise:  # the background half of --detach: supervise in this process
+        options = UpOptions(**{**options.__dict__, "detached": True})
+        from ..runner.supervisor import Supervisor  # noqa: PLC0415
+
+        sys.exit(Supervisor(options, _say).run())
+    sys.exit(up(options, _say))
+
+
+@click.command(name="down")
+@_settings
+@_state_dir
+def down_cmd(settings_path: Path | None, state_dir: Path | None) -> None:
+    """Stop a stack started with `up --detach` (or a foreground one from another terminal)."""
+    sys.exit(down(resolve_state_dir(state_dir, settings_path), _say))
+
+
+@click.command(name="status")
+@_settings
+@_state_dir
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status_cmd(settings_path: Path | None, state_dir: Path | None, as_json: bool) -> None:
+    """Each role's state. Exit 0: all running; 1: some role is not running; 3: the stack is not running."""
+    sys.exit(status(resolve_state_dir(state_dir, settings_path), _say, as_json))

@@ -1,0 +1,101 @@
+"""A private redis-server for the stack: own data dir, AOF on, loopback TCP and/or a unix socket.
+
+The password (redis.password_file) goes only into redis.conf, a 0600 file in the private run dir;
+it never appears on a command line, where any local user could read it from /proc.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UsageError
+from ..secret_io import read_secret, write_private
+from ..settings import Settings
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class RedisPlan:
+    """What the runner starts: redis-server with this config file."""
+
+    argv: tuple[str, ...]
+    config_file: Path
+    data_dir: Path
+    host: str
+    port: int
+    unix_socket: str | None
+
+
+def find_redis_server() -> str:
+    found = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/sbin:/usr/bin")
+    if not found:
+        raise UsageError(
+            "redis-server not found on PATH; install it (Debian: apt-get install redis-server, "
+            "or run scripts/setup as root)"
+        )
+    return found
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def plan_redis(settings: Settings, run_dir: Path, data_dir: Path) -> RedisPlan:
+    """Write redis.conf (0600) for the settings' Redis and return how to start it."""
+    r = settings.redis
+    if r.host not in LOOPBACK:
+        raise UsageError(
+            f"settings redis.host is {r.host!r}; the runner starts Redis on loopback only "
+            "(127.0.0.1, localhost or ::1)"
+        )
+    if r.tls.enabled:
+        raise UsageError("settings redis.tls.enabled is true; the local runner's Redis speaks plain TCP only")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    host = "127.0.0.1" if r.host == "localhost" else r.host
+    lines = [
+        "# Written by superset-async up; regenerated at every start.",
+        f"bind {host}",
+        f"port {r.port}",
+        "protected-mode yes",
+        "daemonize no",
+        f"dir {_quote(str(data_dir))}",
+        'logfile ""',
+        "appendonly yes",
+        "appendfsync everysec",
+        "save 900 1 300 100",
+        "databases 16",
+    ]
+    if r.unix_socket:
+        Path(r.unix_socket).parent.mkdir(parents=True, exist_ok=True)
+        lines += [f"unixsocket {_quote(r.unix_socket)}", "unixsocketperm 700"]
+    if r.password_file:
+        password = read_secret("redis.password_file", r.password_file)
+        if r.username:
+            lines.append(f"user {r.username} on {_quote('>' + password)} ~* &* +@all")
+            lines.append("user default off")
+        else:
+            lines.append(f"requirepass {_quote(password)}")
+    config = run_dir / "redis.conf"
+    write_private(config, "\n".join(lines) + "\n")
+    return RedisPlan((find_redis_server(), str(config)), config, data_dir, host, r.port, r.unix_socket)
+
+
+def ping(settings: Settings, timeout: float = 1.0) -> bool:
+    """True when the stack's Redis answers PING with the settings' credentials."""
+    import redis  # noqa: PLC0415 - only the runner needs it
+
+    r = settings.redis
+    password = read_secret("redis.password_file", r.password_file) if r.password_file else None
+    client = redis.Redis(
+        host="127.0.0.1" if r.host == "localhost" else r.host, port=r.port, username=r.username,
+        password=password, socket_timeout=timeout, socket_connect_timeout=timeout,
+    )
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()

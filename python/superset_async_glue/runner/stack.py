@@ -1,0 +1,195 @@
+"""`up`, `down` and `status` on a state directory: the runner's entry points below the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from ..errors import GlueError, UsageError
+from . import procfs
+from .demo import demo_settings
+from .processes import stop_groups, tail
+from .state import ROLE_ORDER, StackState, read_state, stack_file
+from .supervisor import GRACE, Supervisor, UpOptions, describe_exit, glue_command, layout
+
+DEFAULT_STATE_DIR = Path(".superset-async-demo")
+# Exit codes of `status`, as LSB init scripts use them.
+STATUS_RUNNING, STATUS_DEGRADED, STATUS_NOT_RUNNING = 0, 1, 3
+
+
+def demo_settings_path(state_dir: Path, web_port: int, redis_port: int, clickhouse_port: int) -> Path:
+    """The demo's settings.json in `state_dir`, generated with secrets on first use."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.chmod(0o700)
+    return demo_settings(state_dir, web_port, redis_port, clickhouse_port)
+
+
+def up(options: UpOptions, say: Callable[[str], None]) -> int:
+    """Run the stack in the foreground, or with options.detached start it in the background and wait."""
+    if not options.detached:
+        return Supervisor(options, say).run()
+    return _up_detached(options, say)
+
+
+def _up_detached(options: UpOptions, say: Callable[[str], None]) -> int:
+    existing = read_state(options.state_dir)
+    if existing is not None and procfs.is_alive(existing.supervisor_pid, existing.supervisor_start_ticks):
+        raise UsageError(
+            f"a stack already runs from {options.state_dir} (supervisor pid {existing.supervisor_pid}); "
+            f"stop it with: superset-async down --state-dir {options.state_dir}"
+        )
+    logs = layout(options.state_dir)["logs"]
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / "supervisor.log"
+    offset = log.stat().st_size if log.exists() else 0
+    argv = [*glue_command(), "up", "--settings", str(options.settings_path), "--state-dir", str(options.state_dir),
+            "--clickhouse", options.clickhouse, "--timeout", str(options.timeout), "--supervise"]
+    if options.clickhouse_spare_port:
+        argv += ["--clickhouse-spare-port", str(options.clickhouse_spare_port)]
+    with log.open("ab") as handle:
+        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
+                                 start_new_session=True, cwd=options.state_dir)
+    ticks = procfs.start_ticks(child.pid)
+    try:
+        while True:
+            offset = _follow(log, offset, say)
+            state = _read_own_state(options.state_dir, child.pid)
+            if state is not None and state.status == "ready":
+                return 0
+            code = child.poll()
+            if code is not None or (state is not None and state.status == "failed"):
+                child.wait(timeout=120)
+                _follow(log, offset, say)
+                say(f"[up] the stack did not start (supervisor {describe_exit(child.returncode)}); see {log}")
+                return 1
+            time.sleep(0.3)
+    except KeyboardInterrupt:
+        say("[up] interrupted; stopping the stack")
+        if procfs.is_alive(child.pid, ticks):
+            os.kill(child.pid, signal.SIGTERM)
+        child.wait(timeout=180)
+        _follow(log, offset, say)
+        return 130
+
+
+def _read_own_state(state_dir: Path, supervisor_pid: int) -> StackState | None:
+    try:
+        state = read_state(state_dir)
+    except UsageError:
+        return None  # being replaced right now
+    return state if state is not None and state.supervisor_pid == supervisor_pid else None
+
+
+def _follow(log: Path, offset: int, say: Callable[[str], None]) -> int:
+    try:
+        with log.open("rb") as handle:
+            handle.seek(offset)
+            data = handle.read()
+    except OSError:
+        return offset
+    complete = data[: data.rfind(b"\n") + 1]
+    for line in complete.decode("utf-8", errors="replace").splitlines():
+        say(line)
+    return offset + len(complete)
+
+
+def down(state_dir: Path, say: Callable[[str], None]) -> int:
+    """Stop the stack recorded in state_dir: through its supervisor, then any group still there."""
+    state = read_state(state_dir)
+    if state is None:
+        say(f"[down] no stack recorded in {state_dir} ({stack_file(state_dir)} does not exist)")
+        return 0
+    if procfs.is_alive(state.supervisor_pid, state.supervisor_start_ticks):
+        say(f"[down] asking the supervisor (pid {state.supervisor_pid}) to stop the stack")
+        os.kill(state.supervisor_pid, signal.SIGTERM)
+        deadline = time.monotonic() + sum(GRACE.values()) + 30
+        while procfs.is_alive(state.supervisor_pid, state.supervisor_start_ticks) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        state = read_state(state_dir) or state
+    # Whatever is left (supervisor killed, or it could not stop a group): stop the groups directly.
+    leftover = []
+    for role in reversed(ROLE_ORDER):
+        process = state.processes.get(role)
+        if process is None:
+            continue
+        members = procfs.group_members(process.pgid)
+        if members:
+            leftover.append(role)
+            say(f"[down] stopping {role} (process group {process.pgid}: pids {members})")
+            stop_groups([process.pgid], GRACE.get(role, 15.0))
+    remaining = {role: procfs.group_members(p.pgid) for role, p in state.processes.items()}
+    remaining = {role: pids for role, pids in remaining.items() if pids}
+    if remaining:
+        raise GlueError(f"processes still running after down: {remaining}")
+    say(f"[down] stopped: no process of the stack in {state_dir} is left"
+        + (f" (stopped directly: {', '.join(leftover)})" if leftover else ""))
+    return 0
+
+
+def role_states(state: StackState) -> dict[str, str]:
+    """Each role's state: "running" or "exited: <how>" / "gone: <why>"."""
+    out: dict[str, str] = {}
+    for role in ROLE_ORDER:
+        p = state.processes.get(role)
+        if p is None:
+            continue
+        if procfs.is_alive(p.pid, p.start_ticks):
+            out[role] = "running"
+        elif p.exit_code is not None:
+            out[role] = f"exited: {describe_exit(p.exit_code)}"
+        else:
+            out[role] = "gone: not running (exit status unknown; the supervisor did not record it)"
+    return out
+
+
+def status(state_dir: Path, say: Callable[[str], None], as_json: bool = False) -> int:
+    """Print the supervisor's and each role's state; exit 0 all running, 1 degraded, 3 not running."""
+    state = read_state(state_dir)
+    if state is None:
+        say(json.dumps({"status": "absent", "state_dir": str(state_dir)}) if as_json
+            else f"no stack recorded in {state_dir}")
+        return STATUS_NOT_RUNNING
+    roles = role_states(state)
+    supervisor_alive = procfs.is_alive(state.supervisor_pid, state.supervisor_start_ticks)
+    running = [r for r, s in roles.items() if s == "running"]
+    if not running and not supervisor_alive:
+        code = STATUS_NOT_RUNNING
+    elif len(running) == len(roles) and supervisor_alive and state.status == "ready":
+        code = STATUS_RUNNING
+    else:
+        code = STATUS_DEGRADED
+    if as_json:
+        say(json.dumps({"code": code, "roles": roles, "supervisor_alive": supervisor_alive,
+                        "stack": asdict(state)}, indent=2, sort_keys=True))
+        return code
+    say(f"stack in {state_dir}: {state.status}"
+        + (f" ({state.message})" if state.message else "")
+        + f"; supervisor pid {state.supervisor_pid} {'running' if supervisor_alive else 'not running'}")
+    say(f"web UI: {state.web_url}  admin: {state.admin_username} (password in {state.admin_password_file})")
+    for role, text in roles.items():
+        p = state.processes[role]
+        line = f"  {role:<10} {text}"
+        if text == "running":
+            line += f" (pid {p.pid}, up {time.time() - p.started_at:.0f}s, log {p.log})"
+        say(line)
+        if text != "running" and state.status not in ("stopped",):
+            say(f"    last lines of {p.log}:")
+            say("\n".join("      " + x for x in (tail(p.log, 10) or "(log is empty)").splitlines()))
+    return code
+
+
+def resolve_state_dir(state_dir: Path | None, settings_path: Path | None) -> Path:
+    """--state-dir, else the settings' state_dir, else the demo default (./.superset-async-demo)."""
+    if state_dir is not None:
+        return state_dir.resolve()
+    if settings_path is not None:
+        from ..loading import load_settings  # noqa: PLC0415
+
+        return Path(load_settings(settings_path).state_dir)
+    return DEFAULT_STATE_DIR.resolve()

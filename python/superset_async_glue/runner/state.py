@@ -1,0 +1,107 @@
+"""stack.json: what a running stack consists of, for `down`, `status` and `verify` (format in docs/runner.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import UsageError
+
+FORMAT = 1
+Status = Literal["starting", "ready", "stopping", "stopped", "failed"]
+# Long-running roles in start order; `down` stops them in reverse.
+ROLE_ORDER = ("redis", "clickhouse", "web", "worker", "beat")
+
+
+@dataclass(frozen=True)
+class ProcessState:
+    """One long-running process; exit_code is set by the supervisor when it sees the process end."""
+
+    pid: int
+    pgid: int
+    start_ticks: int
+    started_at: float
+    log: str
+    argv: tuple[str, ...]
+    exit_code: int | None = None
+    exited_at: float | None = None
+
+
+@dataclass(frozen=True)
+class ClickHouseState:
+    database_name: str
+    database: str
+    http_port: int
+    tcp_port: int
+
+
+@dataclass(frozen=True)
+class BootstrapState:
+    exit_code: int
+    seconds: float
+    log: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class StackState:
+    """The whole of stack.json."""
+
+    state_dir: str
+    settings: str
+    config: str
+    web_url: str
+    admin_username: str
+    admin_password_file: str | None
+    supervisor_pid: int
+    supervisor_start_ticks: int
+    supervisor_log: str
+    status: Status = "starting"
+    message: str = ""
+    clickhouse: ClickHouseState | None = None
+    bootstrap: BootstrapState | None = None
+    processes: dict[str, ProcessState] = field(default_factory=dict)
+    format: int = FORMAT
+    updated_at: float = 0.0
+
+    def with_process(self, role: str, process: ProcessState) -> StackState:
+        return replace(self, processes={**self.processes, role: process})
+
+
+def stack_file(state_dir: Path) -> Path:
+    return state_dir / "run" / "stack.json"
+
+
+def write_state(state_dir: Path, state: StackState) -> None:
+    """Replace stack.json atomically (readers never see half a file)."""
+    path = stack_file(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = asdict(replace(state, updated_at=time.time()))
+    tmp = path.with_name(f".stack.json.{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_state(state_dir: Path) -> StackState | None:
+    """The recorded stack, or None when this state dir has none."""
+    path = stack_file(state_dir)
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        raise UsageError(f"{path}: unreadable stack state ({err}); remove it after checking no process runs") from err
+    if data.get("format") != FORMAT:
+        raise UsageError(f"{path}: format {data.get('format')!r}, expected {FORMAT}")
+    data["processes"] = {
+        role: ProcessState(**{**p, "argv": tuple(p["argv"])}) for role, p in data.get("processes", {}).items()
+    }
+    if data.get("clickhouse"):
+        data["clickhouse"] = ClickHouseState(**data["clickhouse"])
+    if data.get("bootstrap"):
+        data["bootstrap"] = BootstrapState(**data["bootstrap"])
+    return StackState(**data)

@@ -1,0 +1,352 @@
+"""The supervisor behind `superset-async up`: start in dependency order, watch, stop everything.
+
+Order: Redis -> ClickHouse (when the settings declare a loopback ClickHouse) -> bootstrap ->
+web, worker and beat (command lines from commands.role_command, the NixOS module's source too).
+A process that dies later is reported with the tail of its log; the others keep running until
+Ctrl-C, SIGTERM or `superset-async down`, which stop every process group in reverse order.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import FrameType
+from typing import Literal
+
+from ..cli.settings_cmds import write_atomically
+from ..commands import Role, role_command, role_environment
+from ..errors import GlueError
+from ..loading import load_settings
+from ..render import render_config
+from ..settings import Database, Settings
+from . import procfs
+from .clickhouse_server import ClickHousePlan, local_clickhouse_database, plan_clickhouse
+from .demo import clickhouse_ping, seed_demo
+from .processes import ManagedProcess, stop_groups, tail
+from .readiness import check_port_free, web_health, web_url, worker_ping
+from .redis_server import ping as redis_ping
+from .redis_server import plan_redis
+from .state import BootstrapState, ClickHouseState, ProcessState, StackState, read_state, write_state
+
+ClickHouseMode = Literal["auto", "none"]
+# Seconds a role gets between SIGTERM and SIGKILL; Celery finishes running tasks first (warm shutdown).
+GRACE = {"web": 20.0, "worker": 30.0, "beat": 10.0, "clickhouse": 30.0, "redis": 15.0}
+
+
+class StartupError(GlueError):
+    """A component did not become ready; the message names it and carries its log's tail."""
+
+
+class StopRequested(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Ctrl-C, SIGTERM or SIGHUP arrived while starting."""
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    """What `up` was asked for, resolved to absolute paths."""
+
+    settings_path: Path
+    state_dir: Path
+    clickhouse: ClickHouseMode = "auto"
+    clickhouse_spare_port: int | None = None
+    timeout: float = 180.0
+    detached: bool = False
+
+
+def layout(state_dir: Path) -> dict[str, Path]:
+    """Where the runner keeps things under the state dir (documented in docs/runner.md)."""
+    return {
+        "run": state_dir / "run",
+        "logs": state_dir / "logs",
+        "config": state_dir / "superset_config.py",
+        "redis": state_dir / "redis",
+        "clickhouse": state_dir / "clickhouse",
+    }
+
+
+def bin_dir() -> Path:
+    return Path(sys.executable).parent  # gunicorn, celery and superset-async live beside this interpreter
+
+
+def glue_command() -> list[str]:
+    script = bin_dir() / "superset-async"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from superset_async_glue.cli import main; main()"]
+
+
+class Supervisor:
+    """One stack's processes, from start to stop."""
+
+    def __init__(self, options: UpOptions, say: Callable[[str], None]) -> None:
+        self.options = options
+        self.say = say
+        self.settings: Settings = load_settings(options.settings_path)
+        self.paths = layout(options.state_dir)
+        self.processes: dict[str, ManagedProcess] = {}
+        self.reported: set[str] = set()
+        self.oneshot: subprocess.Popen[str] | None = None
+        self.stop_signal: int | None = None
+        self.state: StackState | None = None
+
+    # -- signals ---------------------------------------------------------------------------------
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if self.stop_signal is None:
+            self.stop_signal = signum
+            if self.oneshot is not None and self.oneshot.poll() is None:
+                procfs.signal_group(self.oneshot.pid, signal.SIGTERM)
+
+    def _check_stop(self) -> None:
+        if self.stop_signal is not None:
+            raise StopRequested
+
+    def _sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+        self._check_stop()
+
+    # -- state -----------------------------------------------------------------------------------
+    def _save(self, **changes: object) -> None:
+        assert self.state is not None  # noqa: S101 - set in run() before any save
+        self.state = replace(self.state, **changes)  # type: ignore[arg-type]
+        write_state(self.options.state_dir, self.state)
+
+    def _record(self, role: str, process: ManagedProcess) -> None:
+        r = process.record()
+        assert self.state is not None  # noqa: S101
+        self.state = self.state.with_process(
+            role, ProcessState(r.pid, r.pgid, r.start_ticks, r.started_at, r.log, r.argv)
+        )
+        write_state(self.options.state_dir, self.state)
+
+    # -- main ------------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Start, report readiness, watch until asked to stop, stop. Returns the exit code."""
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+        self._prepare()
+        code = 0
+        try:
+            self._start_all()
+            self._save(status="ready")
+            self._banner()
+            while True:
+                self._watch()
+                self._sleep(1.0)
+        except StopRequested:
+            self.say(f"[up] {signal.Signals(self.stop_signal or signal.SIGTERM).name} received; stopping")
+        except GlueError as err:
+            code = 1
+            self.say(f"[up] FAILED: {err}")
+            self._save(status="failed", message=str(err).splitlines()[0])
+        finally:
+            self._stop_all()
+        return code
+
+    def _prepare(self) -> None:
+        existing = read_state(self.options.state_dir)
+        if existing is not None:
+            alive = [role for role, p in existing.processes.items() if procfs.is_alive(p.pid, p.start_ticks)]
+            if procfs.is_alive(existing.supervisor_pid, existing.supervisor_start_ticks) or alive:
+                raise GlueError(
+                    f"a stack already runs from {self.options.state_dir} (supervisor pid {existing.supervisor_pid}"
+                    f"{', roles ' + ', '.join(alive) if alive else ''}); stop it with: superset-async down "
+                    f"--state-dir {self.options.state_dir}"
+                )
+        for name in ("run", "logs"):
+            self.paths[name].mkdir(parents=True, exist_ok=True)
+        self.paths["run"].chmod(0o700)
+        s = self.settings
+        check_port_free(s.redis.port, "redis.port")
+        check_port_free(s.web.port, "web.port", "127.0.0.1" if s.web.bind in ("localhost", "0.0.0.0") else s.web.bind)  # noqa: S104
+        write_atomically(self.paths["config"], render_config(s))
+        me = os.getpid()
+        self.state = StackState(
+            state_dir=str(self.options.state_dir),
+            settings=str(self.options.settings_path),
+            config=str(self.paths["config"]),
+            web_url=web_url(s),
+            admin_username=s.admin.username,
+            admin_password_file=s.admin.password_file,
+            supervisor_pid=me,
+            supervisor_start_ticks=procfs.start_ticks(me) or 0,
+            supervisor_log=str(self.paths["logs"] / "supervisor.log") if self.options.detached else "",
+        )
+        write_state(self.options.state_dir, self.state)
+
+    def _start_all(self) -> None:
+        s = self.settings
+        plan = plan_redis(s, self.paths["run"], self.paths["redis"])
+        where = f"{plan.host}:{plan.port}" + (f" and {plan.unix_socket}" if plan.unix_socket else "")
+        self._start("redis", plan.argv, dict(os.environ))
+        self._wait("redis", f"PING on {where}", lambda: redis_ping(s), 30)
+        declared = local_clickhouse_database(s) if self.options.clickhouse == "auto" else None
+        if declared is not None:
+            self._start_clickhouse(declared)
+        self._bootstrap()
+        bins = bin_dir()
+        roles: tuple[Role, ...] = ("web", "worker", "beat") if s.beat.enabled else ("web", "worker")
+        for role in roles:
+            command = role_command(role, s, self.paths["config"], bins)
+            self._start(role, command.argv, {**os.environ, **command.env})
+        self._wait("web", f"GET {web_url(s)}health -> 200", lambda: web_health(s), self.options.timeout)
+        self._wait("worker", "Celery ping on the broker", lambda: bool(worker_ping(s)), self.options.timeout)
+        if "beat" in self.processes:
+            self._wait("beat", "process running", lambda: True, 5)
+
+    def _start_clickhouse(self, declared: Database) -> None:
+        name = declared.name
+        spare = self.options.clickhouse_spare_port or _free_port()
+        plan: ClickHousePlan = plan_clickhouse(
+            declared, self.paths["run"], self.paths["clickhouse"], self.paths["logs"], spare
+        )
+        check_port_free(plan.http_port, f"databases '{name}' HTTP port")
+        check_port_free(plan.tcp_port, "ClickHouse native TCP port")
+        self._start("clickhouse", plan.argv, dict(os.environ))
+        self._wait("clickhouse", f"GET {plan.url}/ping", lambda: clickhouse_ping(plan), 60)
+        self.say(f"[up] clickhouse: {seed_demo(plan)}")
+        self._save(clickhouse=ClickHouseState(name, plan.database, plan.http_port, plan.tcp_port))
+
+    def _start(self, role: str, argv: tuple[str, ...], env: dict[str, str]) -> None:
+        self._check_stop()
+        log = self.paths["logs"] / f"{role}.log"
+        self.processes[role] = ManagedProcess(role, argv, log, env, self.options.state_dir)
+        self._record(role, self.processes[role])
+        self.say(f"[up] {role}: started (pid {self.processes[role].pid}, log {log})")
+
+    def _wait(self, role: str, what: str, ready: Callable[[], bool], timeout: float) -> None:
+        started = time.monotonic()
+        process = self.processes[role]
+        while True:
+            if process.exit_code() is not None:
+                raise StartupError(self._death_report(role, "while starting"))
+            if ready():
+                break
+            if time.monotonic() - started > timeout:
+                raise StartupError(
+                    f"{role} not ready after {timeout:.0f}s ({what}); last lines of {process.log}:\n"
+                    + _indent(tail(process.log))
+                )
+            self._sleep(0.25)
+        self.say(f"[up] {role}: ready ({what}) after {time.monotonic() - started:.1f}s")
+
+    def _bootstrap(self) -> None:
+        log = self.paths["logs"] / "bootstrap.log"
+        argv = [*glue_command(), "bootstrap", "--settings", str(self.options.settings_path),
+                "--config", str(self.paths["config"])]
+        env = {**os.environ, **role_environment(self.settings, self.paths["config"])}
+        self.say("[up] bootstrap: running (migrations, init, admin, databases)")
+        started = time.monotonic()
+        summary = ""
+        with log.open("ab") as log_handle:
+            self.oneshot = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log_handle, text=True,
+                env=env, cwd=self.options.state_dir, start_new_session=True,
+            )
+            assert self.oneshot.stdout is not None  # noqa: S101 - stdout=PIPE
+            for line in self.oneshot.stdout:
+                log_handle.write(line.encode())
+                log_handle.flush()
+                summary = line.strip()
+                self.say(f"[up] {summary}")
+            code = self.oneshot.wait()
+            self.oneshot = None
+        self._check_stop()
+        seconds = time.monotonic() - started
+        self._save(bootstrap=BootstrapState(code, round(seconds, 1), str(log), summary))
+        if code == 1:
+            self.say(f"[up] bootstrap: WARNING: a step failed (see above and {log}); starting the rest anyway")
+            self._save(message=summary)
+        elif code != 0:
+            raise StartupError(f"bootstrap exited with code {code}; last lines of {log}:\n" + _indent(tail(log)))
+
+    # -- running ---------------------------------------------------------------------------------
+    def _banner(self) -> None:
+        s = self.settings
+        stop = (f"superset-async down --state-dir {self.options.state_dir}" if self.options.detached
+                else "Ctrl-C (or superset-async down)")
+        self.say(f"[up] READY: Superset at {web_url(s)}")
+        self.say(f"[up] log in as '{s.admin.username}'; the password is in {s.admin.password_file}")
+        self.say(f"[up] state and logs in {self.options.state_dir}; stop with {stop}")
+
+    def _watch(self) -> None:
+        for role, process in self.processes.items():
+            if role in self.reported or process.exit_code() is None:
+                continue
+            self.reported.add(role)
+            self.say("[up] " + self._death_report(role, "while the stack was running"))
+            assert self.state is not None  # noqa: S101
+            recorded = replace(self.state.processes[role], exit_code=process.exit_code(), exited_at=time.time())
+            self.state = self.state.with_process(role, recorded)
+            write_state(self.options.state_dir, self.state)
+
+    def _death_report(self, role: str, when: str) -> str:
+        process = self.processes[role]
+        return (f"{role} (pid {process.pid}) exited {when}: {describe_exit(process.exit_code())}; "
+                f"last lines of {process.log}:\n" + _indent(tail(process.log)))
+
+    # -- stopping --------------------------------------------------------------------------------
+    def _stop_all(self) -> None:
+        """Stop in reverse dependency order, every group, ignoring further signals meanwhile."""
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
+        oneshot = self.oneshot
+        if oneshot is not None and oneshot.poll() is None:
+            stop_groups([oneshot.pid], 10, reap=lambda: _reap(oneshot))
+        if self.state is not None and self.state.status != "failed":
+            self._save(status="stopping")
+        for group in (("web", "worker", "beat"), ("clickhouse",), ("redis",)):
+            present = [self.processes[r] for r in group if r in self.processes]
+            if not present:
+                continue
+            self.say(f"[up] stopping {', '.join(p.role for p in present)}")
+            grace = max(GRACE[p.role] for p in present)
+
+            killed = stop_groups([p.pid for p in present], grace, functools.partial(_reap, *present))
+            if killed:
+                self.say(f"[up] killed with SIGKILL after {grace:.0f}s: pids {killed}")
+        if self.state is not None:
+            final = self.state.status if self.state.status == "failed" else "stopped"
+            processes = {
+                role: replace(p, exit_code=self.processes[role].exit_code() if role in self.processes else p.exit_code,
+                              exited_at=p.exited_at or time.time())
+                for role, p in self.state.processes.items()
+            }
+            self._save(status=final, processes=processes)
+        left = [pid for p in self.processes.values() for pid in procfs.group_members(p.pid)]
+        if left:
+            self.say(f"[up] stopped, but these processes of the stack are still there: {left}")
+        else:
+            self.say("[up] stopped; no process of this stack is left")
+
+
+def _reap(*processes: ManagedProcess | subprocess.Popen[str]) -> None:
+    for process in processes:
+        process.poll() if isinstance(process, subprocess.Popen) else process.exit_code()
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines()) or "    (log is empty)"
+
+
+def _free_port() -> int:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -1,0 +1,40 @@
+"""Reading secret files at run time, with errors that name the setting and never the value."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from .errors import GlueError
+
+
+class SecretFileError(GlueError):
+    """A secret file named in the settings is missing, unreadable or empty."""
+
+
+def read_secret(setting: str, path: str) -> str:
+    """The secret in `path` without its trailing newline."""
+    try:
+        value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as err:
+        raise SecretFileError(f"{setting}: cannot read secret file {path}: {err.strerror}") from None
+    if not value:
+        raise SecretFileError(f"{setting}: secret file {path} is empty")
+    return value
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` readable by its owner only (0600), creating it that way from the start."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    path.chmod(0o600)
+
+
+def ensure_secret(path: Path, nbytes: int = 36) -> Path:
+    """Generate a random secret into `path` (mode 0600) unless the file already holds one."""
+    if not path.exists() or not path.read_text(encoding="utf-8").strip():
+        write_private(path, secrets.token_urlsafe(nbytes) + "\n")
+    return path
