@@ -47,8 +47,8 @@ in
         {
           assertion = asyncDatabases == [ ] || cfg.worker.enable || cfg.worker.externalPool;
           message = ''
-            ${opt}.databases: ${lib.concatMapStringsSep ", " (db: "\"${db.name}\"") asyncDatabases} allow_run_async, but this
-            host runs no Celery worker (${opt}.worker.enable = false) and no external worker pool is declared
+            ${opt}.databases: ${lib.concatMapStringsSep ", " (db: "\"${db.name}\"") asyncDatabases} set allowRunAsync = true, but
+            this host runs no Celery worker (${opt}.worker.enable = false) and no external worker pool is declared
             (${opt}.worker.externalPool = false). SQL Lab would hand every query to nobody ("Failed to start remote
             query on a worker." or queries pending forever). Enable the worker, declare the external pool, or set
             allowRunAsync = false.'';
