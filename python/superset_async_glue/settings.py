@@ -75,11 +75,11 @@ class Model(BaseModel):
 class RedisTLS(Model):
     """TLS towards Redis (rediss://)."""
 
-    enabled: bool = False
+    enabled: bool = Field(False, description="Connect with rediss:// (TLS).")
     ca_file: AbsolutePath | None = Field(None, description="CA bundle that signed the Redis server certificate.")
     cert_file: AbsolutePath | None = Field(None, description="Client certificate, when Redis asks for one.")
     key_file: SecretFile | None = Field(None, description="Client key (a secret file).")
-    verify: Literal["required", "optional", "none"] = "required"
+    verify: Literal["required", "optional", "none"] = Field("required", description="ssl_cert_reqs.")
 
 
 class RedisDBs(Model):
@@ -110,12 +110,12 @@ class Redis(Model):
     """How every process reaches Redis."""
 
     host: str = Field("127.0.0.1", min_length=1, description="TCP host (always used by GAQ, see docs).")
-    port: int = Field(6379, ge=1, le=65535)
+    port: int = Field(6379, ge=1, le=65535, description="TCP port.")
     unix_socket: AbsolutePath | None = Field(
         None, description="Unix socket; when set, broker, results and caches use it instead of TCP."
     )
     username: str | None = Field(None, description="Redis ACL user (Redis 6+).")
-    password_file: SecretFile | None = None
+    password_file: SecretFile | None = Field(None, description="File holding the Redis password (requirepass).")
     tls: RedisTLS = Field(default_factory=_defaults)
     dbs: RedisDBs = Field(default_factory=_defaults)
 
@@ -137,7 +137,7 @@ class MetadataDB(Model):
         None,
         description="SQLAlchemy URI without a password; default: SQLite file superset.db in state_dir.",
     )
-    password_file: SecretFile | None = None
+    password_file: SecretFile | None = Field(None, description="File holding the metadata DB password.")
 
     @field_validator("uri")
     @classmethod
@@ -169,19 +169,19 @@ def _check_uri(value: str) -> None:
 class Crontab(Model):
     """A celery.schedules.crontab, field by field."""
 
-    minute: str = "*"
-    hour: str = "*"
-    day_of_week: str = "*"
-    day_of_month: str = "*"
-    month_of_year: str = "*"
+    minute: str = Field("*", description="crontab minute field.")
+    hour: str = Field("*", description="crontab hour field.")
+    day_of_week: str = Field("*", description="crontab day-of-week field.")
+    day_of_month: str = Field("*", description="crontab day-of-month field.")
+    month_of_year: str = Field("*", description="crontab month field.")
 
 
 class BeatEntry(Model):
     """One entry of Celery's beat_schedule."""
 
-    task: str = Field(min_length=1)
-    crontab: Crontab
-    kwargs: dict[str, Any] = Field(default_factory=dict)
+    task: str = Field(min_length=1, description="Registered Celery task name.")
+    crontab: Crontab = Field(description="When to send it.")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the task.")
     expires_seconds: int | None = Field(None, gt=0, description="options.expires of the sent task.")
 
 
@@ -205,10 +205,12 @@ DEFAULT_CELERY_IMPORTS = (
 class Celery(Model):
     """Celery's configuration (CELERY_CONFIG); upstream key names."""
 
-    imports: tuple[str, ...] = DEFAULT_CELERY_IMPORTS
-    worker_prefetch_multiplier: int = Field(1, ge=0, le=1000)
-    task_acks_late: bool = False
-    beat_schedule: dict[str, BeatEntry] = Field(default_factory=_default_beat_schedule)
+    imports: tuple[str, ...] = Field(DEFAULT_CELERY_IMPORTS, description="Modules whose tasks workers register.")
+    worker_prefetch_multiplier: int = Field(1, ge=0, le=1000, description="Messages a worker process reserves.")
+    task_acks_late: bool = Field(False, description="Acknowledge after the task ran (re-run on worker loss).")
+    beat_schedule: dict[str, BeatEntry] = Field(
+        default_factory=_default_beat_schedule, description="Periodic tasks (reports every minute, log pruning daily)."
+    )
 
     @field_validator("imports")
     @classmethod
@@ -247,12 +249,12 @@ class SQLLab(Model):
 class GlobalAsyncQueries(Model):
     """GLOBAL_ASYNC_QUERIES: charts and dashboards load through Celery and Redis streams."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="Feature flag GLOBAL_ASYNC_QUERIES.")
     jwt_secret_file: SecretFile | None = Field(
         None, description="GLOBAL_ASYNC_QUERIES_JWT_SECRET, at least 32 bytes. Required when enabled."
     )
     transport: Literal["polling"] = Field("polling", description="Only polling: ws needs a separate server.")
-    polling_delay_ms: int = Field(500, ge=50, le=60000)
+    polling_delay_ms: int = Field(500, ge=50, le=60000, description="GLOBAL_ASYNC_QUERIES_POLLING_DELAY.")
     jwt_cookie_secure: bool = Field(False, description="Set when Superset is served over HTTPS.")
 
     @model_validator(mode="after")
@@ -269,10 +271,10 @@ class GlobalAsyncQueries(Model):
 class Admin(Model):
     """The admin user bootstrap creates (password from a file)."""
 
-    username: str = Field("admin", min_length=1)
-    first_name: str = "Superset"
-    last_name: str = "Admin"
-    email: str = Field("admin@localhost", pattern=r"^[^@\s]+@[^@\s]+$")
+    username: str = Field("admin", min_length=1, description="Admin user name.")
+    first_name: str = Field("Superset", description="Admin first name.")
+    last_name: str = Field("Admin", description="Admin last name.")
+    email: str = Field("admin@localhost", pattern=r"^[^@\s]+@[^@\s]+$", description="Admin e-mail.")
     password_file: SecretFile | None = Field(None, description="Required for bootstrap to create the admin.")
 
 
@@ -286,9 +288,9 @@ class Database(Model):
     uri: str = Field(
         description="SQLAlchemy URI without a password, e.g. clickhousedb://default@127.0.0.1:8123/default"
     )
-    password_file: SecretFile | None = None
-    allow_run_async: bool = True
-    expose_in_sqllab: bool = True
+    password_file: SecretFile | None = Field(None, description="File holding the database password.")
+    allow_run_async: bool = Field(True, description="SQL Lab runs this database's queries on the Celery workers.")
+    expose_in_sqllab: bool = Field(True, description="Offer the database in SQL Lab.")
     allow_dml: bool = Field(False, description="DML (INSERT/UPDATE/DELETE) from SQL Lab; off by default.")
     extra: dict[str, Any] = Field(default_factory=dict, description="Superset's database 'extra' JSON.")
 
@@ -314,18 +316,18 @@ class Web(Model):
     workers: int = Field(2, ge=1, le=256)
     threads: int = Field(4, ge=1, le=256)
     timeout_seconds: Seconds = Field(300, description="gunicorn --timeout; at least sql_lab.timeout_seconds.")
-    extra_args: tuple[str, ...] = ()
+    extra_args: tuple[str, ...] = Field((), description="Extra gunicorn arguments.")
 
 
 class Worker(Model):
     """Celery worker."""
 
-    pool: Literal["prefork", "threads", "solo"] = "prefork"
-    concurrency: int = Field(4, ge=1, le=256)
-    optimization: Literal["fair", "default"] = "fair"
+    pool: Literal["prefork", "threads", "solo"] = Field("prefork", description="Only prefork enforces time limits.")
+    concurrency: int = Field(4, ge=1, le=256, description="Worker processes (-c).")
+    optimization: Literal["fair", "default"] = Field("fair", description="-O: fair hands tasks to idle children.")
     queues: tuple[str, ...] = Field((), description="Queues to consume; empty: Celery's default queue 'celery'.")
-    max_tasks_per_child: int | None = Field(None, ge=1)
-    extra_args: tuple[str, ...] = ()
+    max_tasks_per_child: int | None = Field(None, ge=1, description="Recycle a child after this many tasks.")
+    extra_args: tuple[str, ...] = Field((), description="Extra `celery worker` arguments.")
 
     @field_validator("pool")
     @classmethod
@@ -341,8 +343,8 @@ class Worker(Model):
 class Beat(Model):
     """Celery beat (exactly one per stack)."""
 
-    enabled: bool = True
-    extra_args: tuple[str, ...] = ()
+    enabled: bool = Field(True, description="Run beat with this stack (exactly one per stack).")
+    extra_args: tuple[str, ...] = Field((), description="Extra `celery beat` arguments.")
 
 
 class Settings(Model):

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.common import DELETE, SettingsFactory, run_cli, write_secret
+from fixtures.common import DELETE, REPO, SettingsFactory, run_cli, write_secret
 
 # (case id, overrides of a valid base, location that must be named, text the message must contain)
 INVALID: list[tuple[str, dict[str, Any], str, str]] = [
@@ -198,3 +198,11 @@ def test_schema_is_json_schema_of_all_sections() -> None:
     assert result.code == 0
     assert {"redis", "sql_lab", "global_async_queries", "databases", "celery"} <= set(schema["properties"])
     assert schema["required"] == ["secret_key_file"]
+
+
+def test_settings_reference_doc_is_generated_from_the_models() -> None:
+    result = run_cli("settings-doc")
+    assert result.code == 0
+    assert result.stdout == (REPO / "docs" / "settings-reference.md").read_text(), (
+        "docs/settings-reference.md is stale: run .venv/bin/superset-async settings-doc -o docs/settings-reference.md"
+    )

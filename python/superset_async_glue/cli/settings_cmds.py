@@ -69,6 +69,25 @@ def check(settings_path: Path, skip_secret_files: bool) -> None:
     click.echo(f"{settings_path}: valid (sha256 {settings_digest(settings)})")
 
 
+@click.command(name="settings-doc")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the Markdown settings reference here instead of standard output.",
+)
+def settings_doc(output: Path | None) -> None:
+    """Print the settings reference (docs/settings-reference.md) generated from the models."""
+    from ..settings_doc import settings_reference  # noqa: PLC0415 (only this command needs it)
+
+    text = settings_reference()
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomically(output, text)
+
+
 @click.command()
 def schema() -> None:
     """Print the settings' JSON Schema."""
