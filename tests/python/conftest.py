@@ -3,4 +3,5 @@
 pytest_plugins = [
     "fixtures.common",
     "fixtures.redis_server",
+    "fixtures.stack",
 ]

@@ -18,9 +18,13 @@ from .settings_cmds import settings_option
 
 @click.command()
 @settings_option
-@click.option("--config", "config_path", required=True,
-              type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="The rendered superset_config.py (superset-async render).")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="The rendered superset_config.py (superset-async render).",
+)
 def bootstrap(settings_path: Path, config_path: Path) -> None:
     """Bring Superset's metadata DB to what the settings declare; a second run changes nothing.
 

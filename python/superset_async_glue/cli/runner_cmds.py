@@ -10,11 +10,18 @@ import click
 from ..runner.stack import DEFAULT_STATE_DIR, demo_settings_path, down, resolve_state_dir, status, up
 from ..runner.supervisor import UpOptions
 
-_settings = click.option("--settings", "settings_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-                         help="Settings JSON; without it, the embedded demo's settings in the state dir.")
-_state_dir = click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
-                          help=f"Runner state (logs, run/stack.json, data). Default: the settings' state_dir, "
-                               f"or ./{DEFAULT_STATE_DIR} for the demo.")
+_settings = click.option(
+    "--settings",
+    "settings_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Settings JSON; without it, the embedded demo's settings in the state dir.",
+)
+_state_dir = click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help=f"Runner state (logs, run/stack.json, data). Default: the settings' state_dir, "
+    f"or ./{DEFAULT_STATE_DIR} for the demo.",
+)
 
 
 def _say(line: str) -> None:
@@ -25,23 +32,49 @@ def _say(line: str) -> None:
 @_settings
 @_state_dir
 @click.option("--detach", is_flag=True, help="Return once the stack is ready; stop it later with `down`.")
-@click.option("--clickhouse", type=click.Choice(["auto", "none"]), default="auto", show_default=True,
-              help="auto: start a local ClickHouse for the first declared ClickHouse database on a loopback "
-                   "address; none: every database is external.")
-@click.option("--clickhouse-spare-port", type=int, default=None,
-              help="The local ClickHouse port its URI does not fix (native TCP for clickhousedb://). "
-                   "Default: a free port.")
+@click.option(
+    "--clickhouse",
+    type=click.Choice(["auto", "none"]),
+    default="auto",
+    show_default=True,
+    help="auto: start a local ClickHouse for the first declared ClickHouse database on a loopback "
+    "address; none: every database is external.",
+)
+@click.option(
+    "--clickhouse-spare-port",
+    type=int,
+    default=None,
+    help="The local ClickHouse port its URI does not fix (native TCP for clickhousedb://). Default: a free port.",
+)
 @click.option("--web-port", type=int, default=8088, show_default=True, help="Demo only (new state dir).")
 @click.option("--redis-port", type=int, default=6380, show_default=True, help="Demo only (new state dir).")
-@click.option("--clickhouse-port", type=int, default=8124, show_default=True,
-              help="Demo only (new state dir): the ClickHouse HTTP port.")
-@click.option("--timeout", type=float, default=180, show_default=True,
-              help="Seconds each of web and worker may take to become ready.")
+@click.option(
+    "--clickhouse-port",
+    type=int,
+    default=8124,
+    show_default=True,
+    help="Demo only (new state dir): the ClickHouse HTTP port.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=180,
+    show_default=True,
+    help="Seconds each of web and worker may take to become ready.",
+)
 @click.option("--supervise", is_flag=True, hidden=True, help="Internal: the detached supervisor itself.")
 def up_cmd(  # noqa: PLR0917 - click passes each option as a parameter
-    settings_path: Path | None, state_dir: Path | None, detach: bool, clickhouse: str,
-           clickhouse_spare_port: int | None, web_port: int, redis_port: int, clickhouse_port: int,
-           timeout: float, supervise: bool) -> None:
+    settings_path: Path | None,
+    state_dir: Path | None,
+    detach: bool,
+    clickhouse: str,
+    clickhouse_spare_port: int | None,
+    web_port: int,
+    redis_port: int,
+    clickhouse_port: int,
+    timeout: float,
+    supervise: bool,
+) -> None:
     """Start Redis, ClickHouse (demo), bootstrap, web, Celery worker and beat; wait until all are ready.
 
     Foreground by default: Ctrl-C or SIGTERM stops everything. Without --settings, runs the embedded
@@ -51,9 +84,12 @@ def up_cmd(  # noqa: PLR0917 - click passes each option as a parameter
     if settings_path is None:
         settings_path = demo_settings_path(directory, web_port, redis_port, clickhouse_port)
     options = UpOptions(
-        settings_path=settings_path.resolve(), state_dir=directory,
+        settings_path=settings_path.resolve(),
+        state_dir=directory,
         clickhouse="none" if clickhouse == "none" else "auto",
-        clickhouse_spare_port=clickhouse_spare_port, timeout=timeout, detached=detach or supervise,
+        clickhouse_spare_port=clickhouse_spare_port,
+        timeout=timeout,
+        detached=detach or supervise,
     )
     if supervise:  # the background half of --detach: supervise in this process
         options = UpOptions(**{**options.__dict__, "detached": True})

@@ -73,8 +73,7 @@ def _server_config(http_port: int, tcp_port: int, root: Path, logs: Path, users:
     # Parsing the distribution's own config file (trusted input on this machine).
     tree = ET.parse(SYSTEM_CONFIG_DIR / "config.xml")  # noqa: S314
     config = tree.getroot()
-    for tag in ("listen_host", "https_port", "tcp_port_secure", "interserver_http_port", "mysql_port",
-                "include_from"):
+    for tag in ("listen_host", "https_port", "tcp_port_secure", "interserver_http_port", "mysql_port", "include_from"):
         for element in config.findall(tag):
             config.remove(element)
     ET.SubElement(config, "listen_host").text = "127.0.0.1"
@@ -84,8 +83,12 @@ def _server_config(http_port: int, tcp_port: int, root: Path, logs: Path, users:
     if logger is not None:
         _set(logger, "log", str(logs / "clickhouse-server.log"))
         _set(logger, "errorlog", str(logs / "clickhouse-server.err.log"))
-    for tag, sub in (("path", ""), ("tmp_path", "tmp/"), ("user_files_path", "user_files/"),
-                     ("format_schema_path", "format_schemas/")):
+    for tag, sub in (
+        ("path", ""),
+        ("tmp_path", "tmp/"),
+        ("user_files_path", "user_files/"),
+        ("format_schema_path", "format_schemas/"),
+    ):
         _set(config, tag, f"{root}/{sub}")
     _set(config, "users_config", str(users))
     return ET.tostring(config, encoding="unicode")
@@ -145,6 +148,11 @@ def plan_clickhouse(declared: Database, run_dir: Path, data_root: Path, logs: Pa
     config_file = config_dir / "config.xml"
     write_private(config_file, _server_config(http_port, tcp_port, data_root, logs, users_file))
     return ClickHousePlan(
-        (binary, f"--config-file={config_file}"), database, http_port, tcp_port, user,
-        declared.password_file, data_root,
+        (binary, f"--config-file={config_file}"),
+        database,
+        http_port,
+        tcp_port,
+        user,
+        declared.password_file,
+        data_root,
     )

@@ -38,8 +38,10 @@ def demo_settings(state_dir: Path, web_port: int, redis_port: int, clickhouse_ht
     secrets_dir = state_dir / "secrets"
     secrets_dir.mkdir(parents=True, exist_ok=True)
     secrets_dir.chmod(0o700)
-    secret = {name: str(ensure_secret(secrets_dir / name)) for name in
-              ("secret_key", "gaq_jwt_secret", "admin_password", "redis_password", "clickhouse_password")}
+    secret = {
+        name: str(ensure_secret(secrets_dir / name))
+        for name in ("secret_key", "gaq_jwt_secret", "admin_password", "redis_password", "clickhouse_password")
+    }
     data = {
         "state_dir": str(state_dir),
         "secret_key_file": secret["secret_key"],

@@ -56,8 +56,13 @@ class ManagedProcess:
             handle.write(f"\n=== superset-async up: {role} started at {time.ctime()}\n".encode())
             handle.flush()
             self.popen = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
-                env=dict(env), cwd=cwd, start_new_session=True,
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                env=dict(env),
+                cwd=cwd,
+                start_new_session=True,
             )
         self.started_at = time.time()
         self.start_ticks = procfs.start_ticks(self.popen.pid) or 0

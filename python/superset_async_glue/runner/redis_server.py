@@ -48,8 +48,7 @@ def plan_redis(settings: Settings, run_dir: Path, data_dir: Path) -> RedisPlan:
     r = settings.redis
     if r.host not in LOOPBACK:
         raise UsageError(
-            f"settings redis.host is {r.host!r}; the runner starts Redis on loopback only "
-            "(127.0.0.1, localhost or ::1)"
+            f"settings redis.host is {r.host!r}; the runner starts Redis on loopback only (127.0.0.1, localhost or ::1)"
         )
     if r.tls.enabled:
         raise UsageError("settings redis.tls.enabled is true; the local runner's Redis speaks plain TCP only")
@@ -90,8 +89,12 @@ def ping(settings: Settings, timeout: float = 1.0) -> bool:
     r = settings.redis
     password = read_secret("redis.password_file", r.password_file) if r.password_file else None
     client = redis.Redis(
-        host="127.0.0.1" if r.host == "localhost" else r.host, port=r.port, username=r.username,
-        password=password, socket_timeout=timeout, socket_connect_timeout=timeout,
+        host="127.0.0.1" if r.host == "localhost" else r.host,
+        port=r.port,
+        username=r.username,
+        password=password,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
     )
     try:
         return bool(client.ping())

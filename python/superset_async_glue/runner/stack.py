@@ -48,13 +48,30 @@ def _up_detached(options: UpOptions, say: Callable[[str], None]) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / "supervisor.log"
     offset = log.stat().st_size if log.exists() else 0
-    argv = [*glue_command(), "up", "--settings", str(options.settings_path), "--state-dir", str(options.state_dir),
-            "--clickhouse", options.clickhouse, "--timeout", str(options.timeout), "--supervise"]
+    argv = [
+        *glue_command(),
+        "up",
+        "--settings",
+        str(options.settings_path),
+        "--state-dir",
+        str(options.state_dir),
+        "--clickhouse",
+        options.clickhouse,
+        "--timeout",
+        str(options.timeout),
+        "--supervise",
+    ]
     if options.clickhouse_spare_port:
         argv += ["--clickhouse-spare-port", str(options.clickhouse_spare_port)]
     with log.open("ab") as handle:
-        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
-                                 start_new_session=True, cwd=options.state_dir)
+        child = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=options.state_dir,
+        )
     ticks = procfs.start_ticks(child.pid)
     try:
         while True:
@@ -127,8 +144,10 @@ def down(state_dir: Path, say: Callable[[str], None]) -> int:
     remaining = {role: pids for role, pids in remaining.items() if pids}
     if remaining:
         raise GlueError(f"processes still running after down: {remaining}")
-    say(f"[down] stopped: no process of the stack in {state_dir} is left"
-        + (f" (stopped directly: {', '.join(leftover)})" if leftover else ""))
+    say(
+        f"[down] stopped: no process of the stack in {state_dir} is left"
+        + (f" (stopped directly: {', '.join(leftover)})" if leftover else "")
+    )
     return 0
 
 
@@ -152,8 +171,11 @@ def status(state_dir: Path, say: Callable[[str], None], as_json: bool = False) -
     """Print the supervisor's and each role's state; exit 0 all running, 1 degraded, 3 not running."""
     state = read_state(state_dir)
     if state is None:
-        say(json.dumps({"status": "absent", "state_dir": str(state_dir)}) if as_json
-            else f"no stack recorded in {state_dir}")
+        say(
+            json.dumps({"status": "absent", "state_dir": str(state_dir)})
+            if as_json
+            else f"no stack recorded in {state_dir}"
+        )
         return STATUS_NOT_RUNNING
     roles = role_states(state)
     supervisor_alive = procfs.is_alive(state.supervisor_pid, state.supervisor_start_ticks)
@@ -165,12 +187,19 @@ def status(state_dir: Path, say: Callable[[str], None], as_json: bool = False) -
     else:
         code = STATUS_DEGRADED
     if as_json:
-        say(json.dumps({"code": code, "roles": roles, "supervisor_alive": supervisor_alive,
-                        "stack": asdict(state)}, indent=2, sort_keys=True))
+        say(
+            json.dumps(
+                {"code": code, "roles": roles, "supervisor_alive": supervisor_alive, "stack": asdict(state)},
+                indent=2,
+                sort_keys=True,
+            )
+        )
         return code
-    say(f"stack in {state_dir}: {state.status}"
+    say(
+        f"stack in {state_dir}: {state.status}"
         + (f" ({state.message})" if state.message else "")
-        + f"; supervisor pid {state.supervisor_pid} {'running' if supervisor_alive else 'not running'}")
+        + f"; supervisor pid {state.supervisor_pid} {'running' if supervisor_alive else 'not running'}"
+    )
     say(f"web UI: {state.web_url}  admin: {state.admin_username} (password in {state.admin_password_file})")
     for role, text in roles.items():
         p = state.processes[role]

@@ -238,16 +238,28 @@ class Supervisor:
 
     def _bootstrap(self) -> None:
         log = self.paths["logs"] / "bootstrap.log"
-        argv = [*glue_command(), "bootstrap", "--settings", str(self.options.settings_path),
-                "--config", str(self.paths["config"])]
+        argv = [
+            *glue_command(),
+            "bootstrap",
+            "--settings",
+            str(self.options.settings_path),
+            "--config",
+            str(self.paths["config"]),
+        ]
         env = {**os.environ, **role_environment(self.settings, self.paths["config"])}
         self.say("[up] bootstrap: running (migrations, init, admin, databases)")
         started = time.monotonic()
         summary = ""
         with log.open("ab") as log_handle:
             self.oneshot = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log_handle, text=True,
-                env=env, cwd=self.options.state_dir, start_new_session=True,
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log_handle,
+                text=True,
+                env=env,
+                cwd=self.options.state_dir,
+                start_new_session=True,
             )
             assert self.oneshot.stdout is not None  # noqa: S101 - stdout=PIPE
             for line in self.oneshot.stdout:
@@ -269,8 +281,11 @@ class Supervisor:
     # -- running ---------------------------------------------------------------------------------
     def _banner(self) -> None:
         s = self.settings
-        stop = (f"superset-async down --state-dir {self.options.state_dir}" if self.options.detached
-                else "Ctrl-C (or superset-async down)")
+        stop = (
+            f"superset-async down --state-dir {self.options.state_dir}"
+            if self.options.detached
+            else "Ctrl-C (or superset-async down)"
+        )
         self.say(f"[up] READY: Superset at {web_url(s)}")
         self.say(f"[up] log in as '{s.admin.username}'; the password is in {s.admin.password_file}")
         self.say(f"[up] state and logs in {self.options.state_dir}; stop with {stop}")
@@ -288,8 +303,10 @@ class Supervisor:
 
     def _death_report(self, role: str, when: str) -> str:
         process = self.processes[role]
-        return (f"{role} (pid {process.pid}) exited {when}: {describe_exit(process.exit_code())}; "
-                f"last lines of {process.log}:\n" + _indent(tail(process.log)))
+        return (
+            f"{role} (pid {process.pid}) exited {when}: {describe_exit(process.exit_code())}; "
+            f"last lines of {process.log}:\n" + _indent(tail(process.log))
+        )
 
     # -- stopping --------------------------------------------------------------------------------
     def _stop_all(self) -> None:
@@ -314,8 +331,11 @@ class Supervisor:
         if self.state is not None:
             final = self.state.status if self.state.status == "failed" else "stopped"
             processes = {
-                role: replace(p, exit_code=self.processes[role].exit_code() if role in self.processes else p.exit_code,
-                              exited_at=p.exited_at or time.time())
+                role: replace(
+                    p,
+                    exit_code=self.processes[role].exit_code() if role in self.processes else p.exit_code,
+                    exited_at=p.exited_at or time.time(),
+                )
                 for role, p in self.state.processes.items()
             }
             self._save(status=final, processes=processes)

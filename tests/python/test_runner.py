@@ -1,0 +1,187 @@
+"""The local runner: a real stack (Redis, ClickHouse, gunicorn, Celery worker and beat) on free ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import cast
+
+import pytest
+import redis
+from fixtures.common import BIN, free_port, run_cli
+from fixtures.stack import Stack, leftover_processes, require_servers
+from fixtures.superset_api import SupersetClient
+from superset_async_glue.commands import role_command
+from superset_async_glue.loading import load_settings
+from superset_async_glue.runner import procfs
+from superset_async_glue.runner.demo import DEMO_DATABASE_NAME, DEMO_ROWS
+
+ROLES = ["redis", "clickhouse", "web", "worker", "beat"]
+
+
+def test_async_sql_lab_query_on_clickhouse_returns_the_demo_rows(stack: Stack) -> None:
+    client = SupersetClient(stack.web_url, stack.admin_username, stack.admin_password())
+    database_id = client.database_id(stack.clickhouse_database_name)
+    database = client.get(f"api/v1/database/{database_id}")["result"]
+    assert database["allow_run_async"] is True
+    assert database["expose_in_sqllab"] is True
+
+    outcome = client.run_async(database_id, "SELECT id, name, country, population FROM demo.cities ORDER BY id")
+
+    assert outcome.state == "success", outcome.error
+    assert outcome.columns == ["id", "name", "country", "population"]
+    assert [tuple(row) for row in outcome.rows] == list(DEMO_ROWS)
+    print(f"async SQL Lab query: {outcome.seconds:.2f}s from submit to results")
+
+
+def test_status_reports_every_role_running(stack: Stack) -> None:
+    result = stack.cli("status")
+    assert result.code == 0, result.stdout + result.stderr
+    for role in ROLES:
+        assert f"  {role:<10} running (pid " in result.stdout
+    as_json = json.loads(stack.cli("status", "--json").stdout)
+    assert as_json["code"] == 0
+    assert as_json["roles"] == dict.fromkeys(ROLES, "running")
+
+
+def test_web_worker_beat_command_lines_come_from_role_command(stack: Stack) -> None:
+    recorded = stack.stack_json()
+    settings = load_settings(stack.settings_path)
+    for role in ("web", "worker", "beat"):
+        expected = role_command(role, settings, stack.config_path, BIN)
+        assert tuple(recorded["processes"][role]["argv"]) == expected.argv
+        environ = Path(f"/proc/{recorded['processes'][role]['pid']}/environ").read_bytes().split(b"\0")
+        for key, value in expected.env.items():
+            assert f"{key}={value}".encode() in environ
+
+
+def test_stack_json_describes_the_stack(stack: Stack) -> None:
+    data = stack.stack_json()
+    assert data["format"] == 1
+    assert data["status"] == "ready"
+    assert data["web_url"] == stack.web_url
+    assert data["settings"] == str(stack.settings_path)
+    assert data["config"] == str(stack.config_path)
+    assert data["admin_password_file"] == str(stack.admin_password_file)
+    assert data["clickhouse"]["database_name"] == DEMO_DATABASE_NAME
+    assert data["clickhouse"]["http_port"] == stack.clickhouse_http_port
+    assert data["bootstrap"]["exit_code"] == 0
+    for role in ROLES:
+        process = data["processes"][role]
+        assert procfs.is_alive(process["pid"], process["start_ticks"])
+        assert process["pgid"] == process["pid"]  # each role leads its own process group
+        assert Path(process["log"]).is_file()
+
+
+def test_redis_is_private_persistent_and_its_password_stays_off_command_lines(stack: Stack) -> None:
+    password = stack.redis_password()
+    client = redis.Redis(host=stack.redis_host, port=stack.redis_port, password=password)
+    config = cast(dict[str, str], client.config_get("*"))
+    assert config["appendonly"] == "yes"
+    assert config["bind"] == "127.0.0.1"
+    assert config["dir"] == str(stack.state_dir / "redis")
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(host=stack.redis_host, port=stack.redis_port).ping()
+    for pid in stack.processes().values():
+        assert password.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    run_dir = stack.state_dir / "run"
+    assert run_dir.stat().st_mode & 0o777 == 0o700
+    assert (run_dir / "redis.conf").stat().st_mode & 0o777 == 0o600
+    for secret in (stack.state_dir / "secrets").iterdir():
+        assert secret.stat().st_mode & 0o777 == 0o600
+
+
+def test_up_refuses_a_port_in_use(make_settings: object, tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        settings = make_settings({"redis": {"port": port}})  # type: ignore[operator]
+        result = run_cli("up", "--settings", str(settings), "--state-dir", str(tmp_path / "runner"))
+    assert result.code == 2
+    assert f"port {port} (redis.port)" in result.stderr
+
+
+def _wait_for(path: Path, text: str, process: subprocess.Popen[bytes], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        output = path.read_text(errors="replace")
+        if text in output:
+            return output
+        if process.poll() is not None:
+            break
+        time.sleep(0.5)
+    pytest.fail(f"{text!r} did not appear (exit {process.poll()}); output so far:\n{path.read_text()}")
+
+
+def test_foreground_demo_reports_a_killed_worker_and_down_leaves_no_process(tmp_path: Path) -> None:
+    """The embedded demo (no --settings) in the foreground: a worker killed under it is reported by the
+    supervisor's loop and by `status`; `down` then stops everything and no process of any group is left."""
+    require_servers()
+    state_dir = tmp_path / "demo"
+    output = tmp_path / "up.out"
+    argv = [
+        str(BIN / "superset-async"),
+        "up",
+        "--state-dir",
+        str(state_dir),
+        "--web-port",
+        str(free_port()),
+        "--redis-port",
+        str(free_port()),
+        "--clickhouse-port",
+        str(free_port()),
+        "--clickhouse-spare-port",
+        str(free_port()),
+    ]
+    with output.open("wb") as sink:
+        up = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_for(output, "[up] READY", up, 600)
+        settings = json.loads((state_dir / "settings.json").read_text())
+        for name in ("secret_key", "gaq_jwt_secret", "admin_password", "redis_password", "clickhouse_password"):
+            assert (state_dir / "secrets" / name).stat().st_mode & 0o777 == 0o600
+        assert settings["databases"][0]["name"] == DEMO_DATABASE_NAME
+        assert f"the password is in {state_dir / 'secrets' / 'admin_password'}" in output.read_text()
+        assert (state_dir / "secrets" / "admin_password").read_text().strip() not in output.read_text()
+
+        stack = json.loads((state_dir / "run" / "stack.json").read_text())
+        worker = stack["processes"]["worker"]["pid"]
+        os.kill(worker, signal.SIGKILL)
+        report = _wait_for(
+            output, f"worker (pid {worker}) exited while the stack was running: killed by SIGKILL", up, 30
+        )
+        assert "last lines of " + str(state_dir / "logs" / "worker.log") in report
+        assert "celery@" in report.split("killed by SIGKILL", 1)[1]  # the tail of the worker's log follows
+
+        status = run_cli("status", "--state-dir", str(state_dir))
+        assert status.code == 1, status.stdout
+        assert "worker     exited: killed by SIGKILL" in status.stdout
+        assert "last lines of " + str(state_dir / "logs" / "worker.log") in status.stdout
+        for role in ("redis", "clickhouse", "web", "beat"):
+            assert f"  {role:<10} running" in status.stdout
+
+        down = run_cli("down", "--state-dir", str(state_dir), timeout=200)
+        assert down.code == 0, down.stdout + down.stderr
+        assert up.wait(timeout=60) == 0
+        assert leftover_processes(state_dir) == {}
+        for role, process in stack["processes"].items():
+            assert not procfs.is_alive(process["pid"]), role
+            assert procfs.group_members(process["pgid"]) == [], role
+        assert "[up] stopped; no process of this stack is left" in output.read_text()
+        assert run_cli("status", "--state-dir", str(state_dir)).code == 3
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGTERM)
+            up.wait(timeout=120)
+
+
+def test_help_does_not_import_superset() -> None:
+    code = "import sys; from superset_async_glue.cli import cli; sys.exit('superset' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
