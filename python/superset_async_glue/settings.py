@@ -278,13 +278,13 @@ class Admin(Model):
     password_file: SecretFile | None = Field(None, description="Required for bootstrap to create the admin.")
 
 
-_DB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,249}$")
+_DB_NAME = re.compile(r"^[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]{0,249}$")
 
 
 class Database(Model):
     """A database that bootstrap registers in Superset."""
 
-    name: str = Field(description="database_name in Superset; letters, digits, space, _ . -")
+    name: str = Field(description="database_name in Superset (1-250 printable characters).")
     uri: str = Field(
         description="SQLAlchemy URI without a password, e.g. clickhousedb://default@127.0.0.1:8123/default"
     )
@@ -298,7 +298,7 @@ class Database(Model):
     @classmethod
     def _name(cls, value: str) -> str:
         if not _DB_NAME.match(value):
-            raise ValueError(f"expected 1-250 characters of letters, digits, space, '_', '.', '-'; found {value!r}")
+            raise ValueError(f"expected 1-250 printable characters, not starting with a space; found {value!r}")
         return value
 
     @field_validator("uri")

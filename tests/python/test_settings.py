@@ -89,9 +89,9 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
     ("redis-host-is-url", {"redis": {"host": "redis://cache:6379"}}, "redis.host", "bare host"),
     (
         "database-name-chars",
-        {"databases": [{"name": "a/b", "uri": "clickhousedb://u@h/d"}]},
+        {"databases": [{"name": "ClickHouse\nprod", "uri": "clickhousedb://u@h/d"}]},
         "databases[0].name",
-        "letters, digits",
+        "printable characters",
     ),
     ("secret-file-empty", {"secret_key_file": "@empty:sk"}, "secret_key_file", "is empty"),
     ("relative-state-dir", {"state_dir": "state"}, "state_dir", "absolute path"),
