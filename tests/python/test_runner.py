@@ -120,39 +120,40 @@ def _wait_for(path: Path, text: str, process: subprocess.Popen[bytes], timeout: 
     pytest.fail(f"{text!r} did not appear (exit {process.poll()}); output so far:\n{path.read_text()}")
 
 
-def test_foreground_demo_reports_a_killed_worker_and_down_leaves_no_process(tmp_path: Path) -> None:
-    """The embedded demo (no --settings) in the foreground: a worker killed under it is reported by the
-    supervisor's loop and by `status`; `down` then stops everything and no process of any group is left."""
+def _no_process_left(state_dir: Path, processes: dict[str, dict[str, int]]) -> None:
+    assert leftover_processes(state_dir) == {}
+    for role, process in processes.items():
+        assert not procfs.is_alive(process["pid"]), role
+        assert procfs.group_members(process["pgid"]) == [], role
+
+
+def test_demo_lifecycle_killed_worker_ctrl_c_restart_and_down_after_a_lost_supervisor(tmp_path: Path) -> None:
+    """The embedded demo (no --settings), end to end:
+    1. foreground `up`; a worker killed under it is reported by the supervisor's loop (with its log's
+       tail) and by `status`; Ctrl-C stops every process group;
+    2. `up --detach` again on the same state dir: settings, secrets and data are reused, bootstrap
+       changes nothing; then the supervisor is SIGKILLed and `down` stops the orphaned groups itself.
+    Both times no process of the stack is left."""
     require_servers()
     state_dir = tmp_path / "demo"
     output = tmp_path / "up.out"
-    argv = [
-        str(BIN / "superset-async"),
-        "up",
-        "--state-dir",
-        str(state_dir),
-        "--web-port",
-        str(free_port()),
-        "--redis-port",
-        str(free_port()),
-        "--clickhouse-port",
-        str(free_port()),
-        "--clickhouse-spare-port",
-        str(free_port()),
-    ]
+    ports = ["--web-port", str(free_port()), "--redis-port", str(free_port()), "--clickhouse-port", str(free_port())]
+    spare = ["--clickhouse-spare-port", str(free_port())]
+    argv = [str(BIN / "superset-async"), "up", "--state-dir", str(state_dir), *ports, *spare]
     with output.open("wb") as sink:
         up = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
     try:
+        # 1. foreground
         _wait_for(output, "[up] READY", up, 600)
-        settings = json.loads((state_dir / "settings.json").read_text())
+        settings_text = (state_dir / "settings.json").read_text()
+        assert json.loads(settings_text)["databases"][0]["name"] == DEMO_DATABASE_NAME
         for name in ("secret_key", "gaq_jwt_secret", "admin_password", "redis_password", "clickhouse_password"):
             assert (state_dir / "secrets" / name).stat().st_mode & 0o777 == 0o600
-        assert settings["databases"][0]["name"] == DEMO_DATABASE_NAME
         assert f"the password is in {state_dir / 'secrets' / 'admin_password'}" in output.read_text()
         assert (state_dir / "secrets" / "admin_password").read_text().strip() not in output.read_text()
 
-        stack = json.loads((state_dir / "run" / "stack.json").read_text())
-        worker = stack["processes"]["worker"]["pid"]
+        first = json.loads((state_dir / "run" / "stack.json").read_text())
+        worker = first["processes"]["worker"]["pid"]
         os.kill(worker, signal.SIGKILL)
         report = _wait_for(
             output, f"worker (pid {worker}) exited while the stack was running: killed by SIGKILL", up, 30
@@ -167,19 +168,33 @@ def test_foreground_demo_reports_a_killed_worker_and_down_leaves_no_process(tmp_
         for role in ("redis", "clickhouse", "web", "beat"):
             assert f"  {role:<10} running" in status.stdout
 
+        os.kill(up.pid, signal.SIGINT)  # Ctrl-C
+        assert up.wait(timeout=120) == 0
+        assert "[up] SIGINT received; stopping" in output.read_text()
+        assert "[up] stopped; no process of this stack is left" in output.read_text()
+        _no_process_left(state_dir, first["processes"])
+        assert run_cli("status", "--state-dir", str(state_dir)).code == 3
+
+        # 2. detached restart on the same state dir, then a lost supervisor
+        again = run_cli("up", "--detach", "--state-dir", str(state_dir), *spare, timeout=600)
+        assert again.code == 0, again.stdout + again.stderr
+        assert (state_dir / "settings.json").read_text() == settings_text
+        assert "clickhouse: demo.cities has 8 rows (unchanged)" in again.stdout
+        assert "bootstrap: nothing changed" in again.stdout
+        second = json.loads((state_dir / "run" / "stack.json").read_text())
+        os.kill(second["supervisor_pid"], signal.SIGKILL)
+        status = run_cli("status", "--state-dir", str(state_dir))
+        assert status.code == 1
+        assert f"supervisor pid {second['supervisor_pid']} not running" in status.stdout
         down = run_cli("down", "--state-dir", str(state_dir), timeout=200)
         assert down.code == 0, down.stdout + down.stderr
-        assert up.wait(timeout=60) == 0
-        assert leftover_processes(state_dir) == {}
-        for role, process in stack["processes"].items():
-            assert not procfs.is_alive(process["pid"]), role
-            assert procfs.group_members(process["pgid"]) == [], role
-        assert "[up] stopped; no process of this stack is left" in output.read_text()
-        assert run_cli("status", "--state-dir", str(state_dir)).code == 3
+        assert "stopped directly: beat, worker, web, clickhouse, redis" in down.stdout
+        _no_process_left(state_dir, second["processes"])
     finally:
         if up.poll() is None:
             os.killpg(up.pid, signal.SIGTERM)
             up.wait(timeout=120)
+        run_cli("down", "--state-dir", str(state_dir), timeout=200)
 
 
 def test_help_does_not_import_superset() -> None:
