@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..errors import UsageError
 from ..runner.stack import DEFAULT_STATE_DIR, demo_settings_path, down, resolve_state_dir, status, up
 from ..runner.supervisor import UpOptions
 
@@ -46,14 +47,12 @@ def _say(line: str) -> None:
     default=None,
     help="The local ClickHouse port its URI does not fix (native TCP for clickhousedb://). Default: a free port.",
 )
-@click.option("--web-port", type=int, default=8088, show_default=True, help="Demo only (new state dir).")
-@click.option("--redis-port", type=int, default=6380, show_default=True, help="Demo only (new state dir).")
+@click.option("--web-port", type=int, help="Demo only, when its settings are generated (default 8088).")
+@click.option("--redis-port", type=int, help="Demo only, when its settings are generated (default 6380).")
 @click.option(
     "--clickhouse-port",
     type=int,
-    default=8124,
-    show_default=True,
-    help="Demo only (new state dir): the ClickHouse HTTP port.",
+    help="Demo only, when its settings are generated: the ClickHouse HTTP port (default 8124).",
 )
 @click.option(
     "--timeout",
@@ -69,9 +68,9 @@ def up_cmd(  # noqa: PLR0917 - click passes each option as a parameter
     detach: bool,
     clickhouse: str,
     clickhouse_spare_port: int | None,
-    web_port: int,
-    redis_port: int,
-    clickhouse_port: int,
+    web_port: int | None,
+    redis_port: int | None,
+    clickhouse_port: int | None,
     timeout: float,
     supervise: bool,
 ) -> None:
@@ -82,7 +81,12 @@ def up_cmd(  # noqa: PLR0917 - click passes each option as a parameter
     """
     directory = resolve_state_dir(state_dir, settings_path)
     if settings_path is None:
-        settings_path = demo_settings_path(directory, web_port, redis_port, clickhouse_port)
+        settings_path = demo_settings_path(directory, web_port or 8088, redis_port or 6380, clickhouse_port or 8124)
+    elif web_port or redis_port or clickhouse_port:
+        raise UsageError(
+            "--web-port, --redis-port and --clickhouse-port apply to the demo only; with --settings, "
+            "set web.port, redis.port and the database URI's port in the settings"
+        )
     options = UpOptions(
         settings_path=settings_path.resolve(),
         state_dir=directory,

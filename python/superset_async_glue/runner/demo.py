@@ -12,7 +12,7 @@ from ..loading import load_settings
 from ..secret_io import ensure_secret, read_secret
 from .clickhouse_server import ClickHousePlan
 
-DEMO_DATABASE_NAME = "ClickHouse demo"
+DEMO_DATABASE_NAME = "ClickHouse (demo)"
 DEMO_TABLE = "cities"
 # (id, name, country, population): what `SELECT * FROM demo.cities ORDER BY id` returns; tests compare.
 DEMO_ROWS: tuple[tuple[int, str, str, int], ...] = (

@@ -37,6 +37,7 @@ from .state import BootstrapState, ClickHouseState, ProcessState, StackState, re
 
 ClickHouseMode = Literal["auto", "none"]
 # Seconds a role gets between SIGTERM and SIGKILL; Celery finishes running tasks first (warm shutdown).
+PROGRESS_EVERY = 5.0  # seconds between "still waiting" lines
 GRACE = {"web": 20.0, "worker": 30.0, "beat": 10.0, "clickhouse": 30.0, "redis": 15.0}
 
 
@@ -221,18 +222,25 @@ class Supervisor:
         self.say(f"[up] {role}: started (pid {self.processes[role].pid}, log {log})")
 
     def _wait(self, role: str, what: str, ready: Callable[[], bool], timeout: float) -> None:
+        """Poll `ready` until it holds; fail at once when any started process dies, or at the timeout."""
         started = time.monotonic()
         process = self.processes[role]
+        next_note = PROGRESS_EVERY
         while True:
-            if process.exit_code() is not None:
-                raise StartupError(self._death_report(role, "while starting"))
+            for name, other in self.processes.items():
+                if other.exit_code() is not None:
+                    raise StartupError(self._death_report(name, "while starting"))
             if ready():
                 break
-            if time.monotonic() - started > timeout:
+            elapsed = time.monotonic() - started
+            if elapsed > timeout:
                 raise StartupError(
                     f"{role} not ready after {timeout:.0f}s ({what}); last lines of {process.log}:\n"
                     + _indent(tail(process.log))
                 )
+            if elapsed >= next_note:
+                self.say(f"[up] {role}: waiting for {what} ({elapsed:.0f}s of at most {timeout:.0f}s)")
+                next_note += PROGRESS_EVERY
             self._sleep(0.25)
         self.say(f"[up] {role}: ready ({what}) after {time.monotonic() - started:.1f}s")
 
