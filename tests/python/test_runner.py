@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ from typing import cast
 
 import pytest
 import redis
+import requests
 from fixtures.common import BIN, free_port, run_cli
 from fixtures.stack import Stack, leftover_processes, require_servers
 from fixtures.superset_api import SupersetClient
@@ -95,6 +97,27 @@ def test_redis_is_private_persistent_and_its_password_stays_off_command_lines(st
     assert (run_dir / "redis.conf").stat().st_mode & 0o777 == 0o600
     for secret in (stack.state_dir / "secrets").iterdir():
         assert secret.stat().st_mode & 0o777 == 0o600
+
+
+def test_clickhouse_runs_from_private_copies_of_debians_config(stack: Stack) -> None:
+    config_dir = stack.state_dir / "run" / "clickhouse"
+    config = (config_dir / "config.xml").read_text()
+    users = (config_dir / "users.xml").read_text()
+    assert "<listen_host>127.0.0.1</listen_host>" in config
+    assert config.count("<listen_host>") == 1
+    assert f"<http_port>{stack.clickhouse_http_port}</http_port>" in config
+    assert f"<path>{stack.state_dir}/clickhouse/</path>" in config
+    assert "/var/lib/clickhouse" not in config
+    assert "/var/log/clickhouse-server" not in config
+    for name in ("config.xml", "users.xml"):
+        assert (config_dir / name).stat().st_mode & 0o777 == 0o600
+    password = (stack.state_dir / "secrets" / "clickhouse_password").read_text().strip()
+    assert password not in users  # stored as SHA-256 only
+    assert hashlib.sha256(password.encode()).hexdigest() in users
+    url = f"http://127.0.0.1:{stack.clickhouse_http_port}/"
+    query = "SELECT count() FROM demo.cities"
+    assert requests.post(url, data=query, auth=("superset", password), timeout=10).content == b"8\n"
+    assert requests.post(url, data=query, auth=("superset", "wrong"), timeout=10).status_code != 200
 
 
 def test_up_refuses_a_port_in_use(make_settings: object, tmp_path: Path) -> None:
