@@ -29,6 +29,7 @@
 
         packages = eachSystem (pkgs: {
           superset-async = pkgs.callPackage ./nix/packages/superset-async.nix { };
+          superset-async-glue = pkgs.callPackage ./nix/packages/superset-async-glue.nix { };
           default = self.packages.${pkgs.stdenv.hostPlatform.system}.superset-async;
         });
 
