@@ -11,6 +11,7 @@ from .bootstrap_cmd import bootstrap
 from .exec_cmd import exec_role
 from .runner_cmds import down_cmd, status_cmd, up_cmd
 from .settings_cmds import check, render, schema, settings_doc
+from .verify_cmd import verify
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,7 +20,7 @@ def cli() -> None:
     """Configure, run and verify Apache Superset's async query stack."""
 
 
-for command in (render, check, schema, settings_doc, exec_role, bootstrap, up_cmd, down_cmd, status_cmd):
+for command in (render, check, schema, settings_doc, exec_role, bootstrap, up_cmd, down_cmd, status_cmd, verify):
     cli.add_command(command)
 
 

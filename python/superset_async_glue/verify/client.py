@@ -1,0 +1,210 @@
+"""Superset's REST API as the UI uses it: log in, CSRF, async SQL Lab, results, async chart data.
+
+The sequence is the one in the field notes (superset-6.1-field-notes.md, "REST sequence"). Used by
+check 9 and by the tests (tests/python/fixtures/superset_api.py re-exports it).
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from ..errors import GlueError
+
+TERMINAL = ("success", "failed", "stopped", "timed_out")
+# SQL Lab's "Failed to start remote query on a worker." (SupersetErrorType.ASYNC_WORKERS_ERROR).
+ASYNC_WORKERS_ISSUE = 1035
+
+
+class SupersetApiError(GlueError):
+    """Superset answered something other than what the step expects; carries status and Superset's message."""
+
+    def __init__(
+        self, step: str, status: int, message: str, issue_codes: tuple[int, ...] = (), error_type: str | None = None
+    ) -> None:
+        self.step = step
+        self.status = status
+        self.message = message
+        self.issue_codes = issue_codes
+        self.error_type = error_type
+        codes = f", issue code {', '.join(map(str, issue_codes))}" if issue_codes else ""
+        super().__init__(f"{step}: HTTP {status}: {message}{codes}")
+
+
+def _error_of(step: str, response: requests.Response) -> SupersetApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        return SupersetApiError(step, response.status_code, response.text.strip()[:300] or response.reason)
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if errors:
+        first = errors[0]
+        codes = tuple(int(c["code"]) for c in (first.get("extra") or {}).get("issue_codes", []) if "code" in c)
+        return SupersetApiError(step, response.status_code, str(first.get("message")), codes, first.get("error_type"))
+    message = body.get("message") if isinstance(body, dict) else None
+    return SupersetApiError(step, response.status_code, str(message or body)[:300])
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """An async SQL Lab query Superset accepted (202)."""
+
+    query_id: int
+    client_id: str
+    started: float  # time.monotonic() before the submit
+
+
+@dataclass(frozen=True)
+class QueryOutcome:
+    """An async query's end: state, rows as lists, column names, and seconds from submit to results."""
+
+    query_id: int
+    state: str
+    rows: list[list[Any]]
+    columns: list[str]
+    seconds: float
+    error: str | None = None
+
+
+def new_client_id() -> str:
+    """SQL Lab's client_id: 11 characters."""
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(11))
+
+
+class SupersetClient:
+    """A logged-in session (bearer token, CSRF token and cookies, including GAQ's async-token)."""
+
+    def __init__(self, base_url: str, username: str, password: str, timeout: float = 30) -> None:
+        self.base = base_url if base_url.endswith("/") else base_url + "/"
+        self.timeout = timeout
+        self.http = requests.Session()
+        login = self.http.post(
+            self.base + "api/v1/security/login",
+            json={"username": username, "password": password, "provider": "db", "refresh": True},
+            timeout=timeout,
+        )
+        if login.status_code != 200:
+            raise _error_of(f"log in as {username!r}", login)
+        self.http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+        csrf = self.http.get(self.base + "api/v1/security/csrf_token/", timeout=timeout)
+        if csrf.status_code != 200:
+            raise _error_of("CSRF token", csrf)
+        self.http.headers["X-CSRFToken"] = csrf.json()["result"]
+        self.http.headers["Referer"] = self.base
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = self.http.get(self.base + path.lstrip("/"), params=params or None, timeout=self.timeout)
+        if response.status_code != 200:
+            raise _error_of(f"GET /{path.lstrip('/').split('?')[0]}", response)
+        return response.json()
+
+    def post(self, path: str, body: dict[str, Any], expect: tuple[int, ...] = (200,)) -> Any:
+        response = self.http.post(self.base + path.lstrip("/"), json=body, timeout=self.timeout)
+        if response.status_code not in expect:
+            raise _error_of(f"POST /{path.lstrip('/')}", response)
+        return response.json()
+
+    def database_id(self, name: str) -> int:
+        found = self.get("api/v1/database/", q=f"(filters:!((col:database_name,opr:eq,value:'{name}')))")
+        ids = [row["id"] for row in found["result"] if row["database_name"] == name]
+        if not ids:
+            raise SupersetApiError(f"database {name!r}", 404, "not registered in Superset (run bootstrap)")
+        return int(ids[0])
+
+    # -- SQL Lab -------------------------------------------------------------------------------
+    def submit_async(
+        self, database_id: int, sql: str, schema: str | None = None, tab: str = "superset-async verify"
+    ) -> Submitted:
+        """POST /api/v1/sqllab/execute/ with runAsync; Superset must answer 202 (queued for a worker)."""
+        client_id = new_client_id()
+        started = time.monotonic()
+        body = {
+            "database_id": database_id,
+            "sql": sql,
+            "runAsync": True,
+            "client_id": client_id,
+            "schema": schema,
+            "tab": tab,
+            "sql_editor_id": "1",
+            "queryLimit": 1000,
+            "expand_data": True,
+            "select_as_cta": False,
+            "ctas_method": "TABLE",
+            "templateParams": "{}",
+        }
+        response = self.http.post(self.base + "api/v1/sqllab/execute/", json=body, timeout=self.timeout)
+        if response.status_code != 202:
+            raise _error_of("POST /api/v1/sqllab/execute/ (runAsync)", response)
+        return Submitted(int(response.json()["query"]["queryId"]), client_id, started)
+
+    def query(self, query_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self.get(f"api/v1/query/{query_id}")["result"]
+        return result
+
+    def results(self, results_key: str) -> tuple[list[str], list[list[Any]]]:
+        data = self.get("api/v1/sqllab/results/", q=f"(key:'{results_key}')")
+        columns = [c["column_name"] for c in data["columns"]]
+        return columns, [[row[c] for c in columns] for row in data["data"]]
+
+    def stop(self, client_id: str) -> None:
+        """Stop a query (best effort: used to clean up a query verify gave up on)."""
+        self.http.post(self.base + "api/v1/query/stop", json={"client_id": client_id}, timeout=self.timeout)
+
+    def run_async(self, database_id: int, sql: str, schema: str | None = None, timeout: float = 120) -> QueryOutcome:
+        """Submit with runAsync true, poll /api/v1/query/<id>, fetch the results by their key."""
+        submitted = self.submit_async(database_id, sql, schema)
+        deadline = time.monotonic() + timeout
+        while True:
+            result = self.query(submitted.query_id)
+            if result["status"] in TERMINAL:
+                break
+            if time.monotonic() > deadline:
+                still = f"still {result['status']!r} after {timeout}s"
+                raise SupersetApiError(f"query {submitted.query_id}", 202, still)
+            time.sleep(0.1)
+        if result["status"] != "success":
+            return QueryOutcome(
+                submitted.query_id,
+                result["status"],
+                [],
+                [],
+                time.monotonic() - submitted.started,
+                result.get("error_message"),
+            )
+        columns, rows = self.results(result["results_key"])
+        return QueryOutcome(submitted.query_id, "success", rows, columns, time.monotonic() - submitted.started)
+
+    # -- GLOBAL_ASYNC_QUERIES --------------------------------------------------------------------
+    def chart_data_async(self, query_id: int) -> dict[str, Any]:
+        """POST /api/v1/chart/data on an SQL Lab query as datasource, forced past the cache: 202 with job_id."""
+        body = {
+            "datasource": {"id": query_id, "type": "query"},
+            "force": True,
+            "queries": [
+                {
+                    "columns": [],
+                    "orderby": [],
+                    "row_limit": 10,
+                    "metrics": [
+                        {"expressionType": "SQL", "sqlExpression": "COUNT(*)", "label": "superset_async_verify_rows"}
+                    ],
+                }
+            ],
+            "result_format": "json",
+            "result_type": "full",
+        }
+        job: dict[str, Any] = self.post("api/v1/chart/data", body, expect=(202,))
+        return job
+
+    def async_events(self, last_id: str | None) -> list[dict[str, Any]]:
+        params = {"last_id": last_id} if last_id else {}
+        events: list[dict[str, Any]] = self.get("api/v1/async_event/", **params)["result"]
+        return events
+
+    def fetch(self, url: str) -> Any:
+        return self.get(url.lstrip("/"))

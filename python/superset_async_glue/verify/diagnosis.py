@@ -1,0 +1,145 @@
+"""The known failure modes of the async stack: how each is recognised and how to fix it.
+
+Checks tag their outcome with mode codes; `diagnose` gathers them into findings and resolves the
+one ambiguity that matters: SQL Lab's "Failed to start remote query on a worker." (issue code 1035)
+means "the web could not publish to the broker", which is either the broker being unreachable or the
+kombu/redis-py mismatch, and only check 7 can tell the two apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .model import CheckResult, Finding, Status
+
+BROKER_UNREACHABLE = "broker-unreachable"
+KOMBU_MISMATCH = "kombu-redis-mismatch"
+NO_WORKER = "no-worker"
+WORKER_OTHER_DB = "worker-other-broker-db"
+QUEUE_NOT_CONSUMED = "queue-not-consumed"
+RESULTS_BACKEND_MISSING = "results-backend-missing"
+METADATA_MISMATCH = "metadata-db-mismatch"
+GAQ_SECRET = "gaq-secret"  # noqa: S105 - a failure mode's name, not a secret
+GAQ_BACKEND = "gaq-backend"
+BEAT_MISSING = "beat-missing"
+BEAT_DUPLICATE = "beat-duplicate"
+TIME_LIMIT = "time-limit-not-enforced"
+REDIS_UNREACHABLE = "redis-unreachable"
+REDIS_ROLES_SHARED = "redis-roles-shared"
+WEB_DOWN = "web-down"
+CONFIG_BROKEN = "config-broken"
+SERVICE_DOWN = "service-down"
+UNKNOWN = "unrecognised"
+
+
+@dataclass(frozen=True)
+class FailureMode:
+    """A known way the stack breaks, named as an operator would search for it."""
+
+    title: str
+    fix: str
+
+
+MODES: dict[str, FailureMode] = {
+    BROKER_UNREACHABLE: FailureMode(
+        'broker unreachable from the web: SQL Lab answers 500 "Failed to start remote query on a worker." '
+        "(issue code 1035)",
+        "start Redis (NixOS: systemctl start redis-superset-async; local: superset-async up) and make "
+        "redis.host/port/unix_socket/password_file match the server; then run verify again",
+    ),
+    KOMBU_MISMATCH: FailureMode(
+        "kombu/redis-py mismatch in the web's environment: kombu >= 5.7 refuses redis-py < 6.1 (VersionMismatch), "
+        'so every publish fails and SQL Lab answers "Failed to start remote query on a worker."',
+        "install the locked versions (celery==5.6.3, kombu==5.6.2 with redis 5.x; python/lock/requirements.txt) "
+        "into the web's environment and restart web and worker",
+    ),
+    NO_WORKER: FailureMode(
+        "no worker consumes the broker: async queries stay 'pending' forever",
+        "start the worker (NixOS: systemctl start superset-async-worker; local: superset-async up) or, if it "
+        "hangs, restart it; its log says why it is not consuming",
+    ),
+    WORKER_OTHER_DB: FailureMode(
+        "a worker listens on another broker DB than the web publishes to",
+        "give web and worker the same rendered superset_config.py (same redis.dbs.broker) and restart the worker",
+    ),
+    QUEUE_NOT_CONSUMED: FailureMode(
+        "workers answer but none consumes the queue SQL Lab publishes to",
+        "drop worker.queues (or add the SQL Lab queue to it) and restart the worker",
+    ),
+    RESULTS_BACKEND_MISSING: FailureMode(
+        "results backend missing: async SQL Lab cannot store or fetch results",
+        "render superset_config.py with `superset-async render` (it sets RESULTS_BACKEND on redis.dbs.results) "
+        "and remove any extra_config that unsets it; restart web and worker",
+    ),
+    METADATA_MISMATCH: FailureMode(
+        "web and worker use different metadata databases: the worker ran the task but the web's query stayed 'pending'",
+        "point web and worker at the same metadata_db (one settings file, one rendered config) and restart the worker",
+    ),
+    GAQ_SECRET: FailureMode(
+        "GLOBAL_ASYNC_QUERIES JWT secret too short or missing (Superset needs at least 32 bytes)",
+        "write a long secret (openssl rand -base64 48 > FILE, mode 0600) to global_async_queries.jwt_secret_file "
+        "and restart web and worker",
+    ),
+    GAQ_BACKEND: FailureMode(
+        "GLOBAL_ASYNC_QUERIES cache backend or data cache is not Redis: async charts never complete",
+        "render the config with `superset-async render` (RedisCache on redis.dbs.async_events and data_cache)",
+    ),
+    BEAT_MISSING: FailureMode(
+        "Celery beat is not running: reports and alerts are never scheduled",
+        "start beat (NixOS: systemctl start superset-async-beat; local: superset-async up)",
+    ),
+    BEAT_DUPLICATE: FailureMode(
+        "Celery beat runs more than once: every report is sent twice",
+        "stop the extra beat process(es); exactly one beat per stack (beat.enable on one host only)",
+    ),
+    TIME_LIMIT: FailureMode(
+        "SQL Lab's async time limit is not enforced: sql_lab.get_sql_results keeps upstream's 6-hour soft limit",
+        "render the config with `superset-async render` (task_annotations gives sql_lab.get_sql_results "
+        "soft_time_limit = sql_lab.async_time_limit_seconds), keep the prefork pool, restart the worker",
+    ),
+    REDIS_UNREACHABLE: FailureMode(
+        "a Redis role is unreachable (connection refused, wrong password or DB index)",
+        "start Redis and make redis.* in the settings match it; the check's reason names the role",
+    ),
+    REDIS_ROLES_SHARED: FailureMode(
+        "two Redis roles share one DB (keys of one role are evicted or read by another)",
+        "give each role its own DB (redis.dbs) and render the config again",
+    ),
+    WEB_DOWN: FailureMode(
+        "the web server does not answer /health",
+        "start it (NixOS: systemctl start superset-async-web; local: superset-async up) and read its log",
+    ),
+    CONFIG_BROKEN: FailureMode(
+        "superset_config.py does not load the way Superset loads it",
+        "fix what the check names (usually a secret file) and render the config again with `superset-async render`",
+    ),
+    SERVICE_DOWN: FailureMode(
+        "a service of the stack is not running",
+        "start it (NixOS: systemctl start UNIT, journalctl -u UNIT; local: superset-async status, then up)",
+    ),
+    UNKNOWN: FailureMode(
+        "a check failed in a way verify does not recognise",
+        "read the check's reason and remedy above",
+    ),
+}
+
+
+def diagnose(results: Sequence[CheckResult]) -> tuple[Finding, ...]:
+    """Every failure mode the failed or warning checks point at, in the order they were first seen."""
+    seen: dict[str, list[int]] = {}
+    for result in sorted(results, key=lambda r: r.spec.number):
+        if result.status not in (Status.FAIL, Status.WARN):
+            continue
+        modes = result.modes or ((UNKNOWN,) if result.status is Status.FAIL else ())
+        for code in modes:
+            seen.setdefault(code, []).append(result.spec.number)
+    # 1035 (SQL Lab could not publish) is the mismatch, not an unreachable broker, when check 7 saw the
+    # mismatch and Redis itself answered (checks 2 and 7 found no unreachable broker).
+    if KOMBU_MISMATCH in seen and BROKER_UNREACHABLE in seen:
+        broker_down = any(
+            r.spec.number == 2 and BROKER_UNREACHABLE in r.modes and r.status is Status.FAIL for r in results
+        )
+        if not broker_down:
+            seen[KOMBU_MISMATCH] = sorted({*seen[KOMBU_MISMATCH], *seen.pop(BROKER_UNREACHABLE)})
+    return tuple(Finding(code, MODES[code].title, MODES[code].fix, tuple(numbers)) for code, numbers in seen.items())

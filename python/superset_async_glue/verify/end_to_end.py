@@ -1,0 +1,249 @@
+"""Check 9: what a user does. Log in as the admin, run an async SQL Lab query (runAsync) on every
+database the settings mark allow_run_async, fetch its results; with GAQ on, one async chart-data
+round trip (POST /api/v1/chart/data -> 202, /api/v1/async_event/ until done, then the result_url).
+
+A query that stays 'pending' is explained rather than waited on: no worker answering means nobody
+consumes it; a worker that ran its task while the web's row stayed pending means the two use
+different metadata databases.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+
+from ..runner.readiness import web_url
+from ..secret_io import SecretFileError, read_secret
+from ..settings import Database
+from . import diagnosis as dx
+from .celery_checks import WorkerSurvey, sqllab_tasks, task_outcome
+from .client import ASYNC_WORKERS_ISSUE, TERMINAL, SupersetApiError, SupersetClient
+from .model import Outcome, failed, passed, skipped
+from .services import PlatformView
+from .target import Target
+
+PENDING_GRACE = 2.0  # seconds a query may stay pending before verify asks the workers about it
+FINISHED_GRACE = 2.0  # seconds between the worker finishing the task and the web's row showing it
+
+
+@dataclass(frozen=True)
+class Step:
+    """One database's query, or the GAQ round trip."""
+
+    name: str
+    ok: bool
+    seconds: float
+    text: str
+    modes: tuple[str, ...] = ()
+    query_id: int | None = None
+
+
+def check_end_to_end(  # noqa: PLR0911 - one return per verdict reads best
+    target: Target, platform: PlatformView, survey: Callable[[], WorkerSurvey]
+) -> Outcome:
+    settings, options = target.settings, target.options
+    if not options.run_query:
+        return skipped("--no-query: the async SQL Lab query and the GAQ round trip were not run")
+    web = platform.role("web")
+    if platform.kind == "systemd" and web is not None and not web.present:
+        return skipped("no superset-async-web unit on this host: run verify on the web host for the end-to-end check")
+    databases = [d for d in settings.databases if d.allow_run_async]
+    if not databases:
+        return skipped("no database in the settings has allow_run_async: no async query to run")
+    if settings.admin.password_file is None:
+        return skipped("admin.password_file is not set: verify cannot log in")
+    try:
+        password = read_secret("admin.password_file", settings.admin.password_file)
+        client = SupersetClient(web_url(settings), settings.admin.username, password, timeout=30)
+    except (SecretFileError, SupersetApiError, requests.RequestException) as err:
+        return failed(
+            f"cannot log in as {settings.admin.username!r}: {err}",
+            "start the web and check admin.username/password_file (bootstrap creates the admin)",
+            (dx.WEB_DOWN,) if isinstance(err, requests.RequestException) else (dx.UNKNOWN,),
+        )
+    steps = [run_query(target, client, db, survey) for db in databases]
+    first_ok = next((s for s in steps if s.ok and s.query_id is not None), None)
+    if settings.global_async_queries.enabled:
+        if first_ok is not None and first_ok.query_id is not None:
+            steps.append(gaq_round_trip(client, first_ok.query_id, options.query_timeout))
+        else:
+            steps.append(Step("GAQ chart data", False, 0.0, "not tried: no async query succeeded to chart from"))
+    details = {
+        "steps": [
+            {"name": s.name, "ok": s.ok, "seconds": round(s.seconds, 3), "text": s.text, "query_id": s.query_id}
+            for s in steps
+        ]
+    }
+    bad = [s for s in steps if not s.ok]
+    text = "; ".join(f"{s.name}: {s.text}" for s in (bad or steps))
+    if bad:
+        modes = tuple(dict.fromkeys(m for s in bad for m in s.modes)) or (dx.UNKNOWN,)
+        return failed(text, _remedy(modes), modes, **details)
+    return passed(text, **details)
+
+
+def _remedy(modes: tuple[str, ...]) -> str:
+    return dx.MODES[modes[0]].fix
+
+
+def run_query(target: Target, client: SupersetClient, db: Database, survey: Callable[[], WorkerSurvey]) -> Step:
+    name = f"{db.name!r}"
+    started = time.monotonic()
+    try:
+        database_id = client.database_id(db.name)
+        submitted = client.submit_async(database_id, target.options.sql)
+    except SupersetApiError as err:
+        seconds = time.monotonic() - started
+        if ASYNC_WORKERS_ISSUE in err.issue_codes or "Failed to start remote query" in err.message:
+            return Step(
+                name,
+                False,
+                seconds,
+                f'SQL Lab answered {err.status} "{err.message}" (issue code '
+                f"{ASYNC_WORKERS_ISSUE}): the web could not publish to the broker",
+                (dx.BROKER_UNREACHABLE,),
+            )
+        mode = dx.RESULTS_BACKEND_MISSING if "Results backend" in err.message else dx.UNKNOWN
+        return Step(name, False, seconds, str(err), (mode,))
+    outcome = wait_for(target, client, submitted.query_id, submitted.started, survey)
+    if outcome is not None:
+        client.stop(submitted.client_id)  # leave no pending query behind
+        return outcome
+    result = client.query(submitted.query_id)
+    seconds = time.monotonic() - submitted.started
+    if result["status"] != "success":
+        error = str(result.get("error_message") or "")
+        mode = (
+            dx.RESULTS_BACKEND_MISSING
+            if "Results backend" in error
+            else (dx.TIME_LIMIT if "killed after" in error else dx.UNKNOWN)
+        )
+        return Step(
+            name, False, seconds, f"query {submitted.query_id} {result['status']}: {error}", (mode,), submitted.query_id
+        )
+    try:
+        _columns, rows = client.results(str(result["results_key"]))
+    except SupersetApiError as err:
+        return Step(
+            name,
+            False,
+            time.monotonic() - submitted.started,
+            f"query {submitted.query_id} succeeded but its results could not be fetched: {err}",
+            (dx.RESULTS_BACKEND_MISSING,),
+            submitted.query_id,
+        )
+    seconds = time.monotonic() - submitted.started
+    return Step(
+        name,
+        True,
+        seconds,
+        f"async query {submitted.query_id} -> {len(rows)} row(s) in {seconds:.2f}s",
+        (),
+        submitted.query_id,
+    )
+
+
+def wait_for(
+    target: Target, client: SupersetClient, query_id: int, started: float, survey: Callable[[], WorkerSurvey]
+) -> Step | None:
+    """Poll until the query ends (None), or explain why it will not (a failing Step)."""
+    deadline = started + target.options.query_timeout
+    tasks: dict[str, str] = {}
+    finished_at: dict[str, float] = {}
+    next_look = started + PENDING_GRACE
+    name = f"query {query_id}"
+    while True:
+        status = client.query(query_id)["status"]
+        if status in TERMINAL:
+            return None
+        now = time.monotonic()
+        if now >= next_look and status == "pending":
+            next_look = now + 1.0
+            found = survey()
+            if not found.workers:
+                why = (
+                    "no worker answers on the broker"
+                    if not found.other_dbs and not found.listeners
+                    else "no worker answers on the web's broker DB (check 4)"
+                )
+                modes = (dx.WORKER_OTHER_DB,) if any(found.other_dbs.values()) else (dx.NO_WORKER,)
+                return Step(
+                    f"{name}",
+                    False,
+                    now - started,
+                    f"still pending after {now - started:.1f}s: {why}; it would stay pending forever",
+                    modes,
+                    query_id,
+                )
+            tasks |= sqllab_tasks(target, found.names, query_id)
+            for task_id in tasks:
+                if task_id in finished_at:
+                    continue
+                state, error = task_outcome(target, task_id)
+                if state in ("SUCCESS", "FAILURE"):
+                    finished_at[task_id] = time.monotonic()
+                    tasks[task_id] = f"{state}{': ' + error if error else ''}"
+            done = [t for t, at in finished_at.items() if time.monotonic() - at > FINISHED_GRACE]
+            if done:
+                return Step(
+                    name,
+                    False,
+                    time.monotonic() - started,
+                    f"a worker ran task {done[0]} for query {query_id} ({tasks[done[0]][:160]}), yet the "
+                    "web's query row is still pending: web and worker use different metadata databases",
+                    (dx.METADATA_MISMATCH,),
+                    query_id,
+                )
+        if now > deadline:
+            held = f"; workers hold its task ({', '.join(tasks.values())})" if tasks else "; no worker holds its task"
+            return Step(
+                name,
+                False,
+                now - started,
+                f"still {status} after {target.options.query_timeout:.0f}s{held}",
+                (dx.NO_WORKER,),
+                query_id,
+            )
+        time.sleep(0.1 if now - started < 2 else 0.25)
+
+
+def gaq_round_trip(client: SupersetClient, query_id: int, timeout: float) -> Step:
+    name = "GAQ chart data"
+    started = time.monotonic()
+    try:
+        job = client.chart_data_async(query_id)
+        job_id = job["job_id"]
+        last_id: str | None = None
+        deadline = started + timeout
+        while True:
+            events = client.async_events(last_id)
+            if events:
+                last_id = str(events[-1]["id"])
+            mine = [e for e in events if e.get("job_id") == job_id]
+            if mine and mine[-1].get("status") in ("done", "error"):
+                event = mine[-1]
+                break
+            if time.monotonic() > deadline:
+                return Step(
+                    name,
+                    False,
+                    time.monotonic() - started,
+                    f"job {job_id} not done after {timeout:.0f}s (no worker, or the async events stream is "
+                    "not where the web reads it)",
+                    (dx.NO_WORKER,),
+                )
+            time.sleep(0.1)
+        if event["status"] != "done":
+            return Step(
+                name, False, time.monotonic() - started, f"job {job_id} failed: {event.get('errors')}", (dx.UNKNOWN,)
+            )
+        data = client.fetch(str(event["result_url"]))
+        rows = data["result"][0].get("rowcount", len(data["result"][0].get("data", [])))
+    except SupersetApiError as err:
+        mode = dx.GAQ_SECRET if err.status == 401 else dx.UNKNOWN
+        return Step(name, False, time.monotonic() - started, str(err), (mode,))
+    seconds = time.monotonic() - started
+    return Step(name, True, seconds, f"202 job -> event done -> {rows} row(s) from the result_url in {seconds:.2f}s")

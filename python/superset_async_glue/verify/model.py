@@ -1,0 +1,129 @@
+"""What a verify run produces: one CheckResult per check, and the report that holds them."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Status(enum.Enum):
+    """A check's verdict. A skip is never a pass: it always says why the check did not run."""
+
+    PASS = "pass"  # noqa: S105 - a verdict, not a password
+    WARN = "warn"
+    FAIL = "fail"
+    SKIPPED = "skipped"
+
+
+class ExitCode(enum.IntEnum):
+    """Exit codes of `superset-async verify` (docs/verify.md)."""
+
+    OK = 0
+    CHECK_FAILED = 1
+    USAGE = 2
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A check's fixed identity: its number in the report, a stable key for JSON, and a title."""
+
+    number: int
+    key: str
+    title: str
+
+
+SERVICES = CheckSpec(1, "services", "services up")
+REDIS_PING = CheckSpec(2, "redis_ping", "Redis PING on the config's URLs")
+REDIS_ROLES = CheckSpec(3, "redis_roles", "Redis DB per role")
+WORKERS = CheckSpec(4, "workers", "Celery workers")
+BEAT = CheckSpec(5, "beat", "Celery beat")
+CONFIG = CheckSpec(6, "config", "Superset's effective config")
+WEB_REDIS = CheckSpec(7, "web_redis", "web -> Redis (web's Python)")
+WORKER_REDIS = CheckSpec(8, "worker_redis", "worker -> Redis")
+END_TO_END = CheckSpec(9, "end_to_end", "end to end (SQL Lab, GAQ)")
+CHECKS: tuple[CheckSpec, ...] = (
+    SERVICES,
+    REDIS_PING,
+    REDIS_ROLES,
+    WORKERS,
+    BEAT,
+    CONFIG,
+    WEB_REDIS,
+    WORKER_REDIS,
+    END_TO_END,
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check function returns; the runner adds identity and timing."""
+
+    status: Status
+    reason: str
+    remedy: str | None = None
+    modes: tuple[str, ...] = ()  # failure-mode codes of diagnosis.py
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+def passed(reason: str, **details: Any) -> Outcome:
+    return Outcome(Status.PASS, reason, details=details)
+
+
+def warned(reason: str, remedy: str | None = None, modes: tuple[str, ...] = (), **details: Any) -> Outcome:
+    return Outcome(Status.WARN, reason, remedy, modes, details)
+
+
+def failed(reason: str, remedy: str, modes: tuple[str, ...] = (), **details: Any) -> Outcome:
+    return Outcome(Status.FAIL, reason, remedy, modes, details)
+
+
+def skipped(reason: str, **details: Any) -> Outcome:
+    return Outcome(Status.SKIPPED, reason, details=details)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check's verdict, short reason, latency and, when it did not pass, a remedy."""
+
+    spec: CheckSpec
+    status: Status
+    reason: str
+    seconds: float
+    remedy: str | None = None
+    modes: tuple[str, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, spec: CheckSpec, outcome: Outcome, seconds: float) -> CheckResult:
+        return cls(spec, outcome.status, outcome.reason, seconds, outcome.remedy, outcome.modes, outcome.details)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A named failure mode, the checks that showed it, and how to fix it."""
+
+    code: str
+    title: str
+    fix: str
+    checks: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The whole run: every check in number order, the diagnosis, and how long it took."""
+
+    settings_path: str
+    config_path: str
+    platform: str
+    results: tuple[CheckResult, ...]
+    findings: tuple[Finding, ...]
+    seconds: float
+
+    def count(self, status: Status) -> int:
+        return sum(1 for r in self.results if r.status is status)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.CHECK_FAILED if self.count(Status.FAIL) else ExitCode.OK
