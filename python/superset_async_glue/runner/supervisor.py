@@ -8,6 +8,7 @@ Ctrl-C, SIGTERM or `superset-async down`, which stop every process group in reve
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
@@ -88,7 +89,7 @@ class Supervisor:
 
     def __init__(self, options: UpOptions, say: Callable[[str], None]) -> None:
         self.options = options
-        self.say = say
+        self._say = say
         self.settings: Settings = load_settings(options.settings_path)
         self.paths = layout(options.state_dir)
         self.processes: dict[str, ManagedProcess] = {}
@@ -96,6 +97,11 @@ class Supervisor:
         self.oneshot: subprocess.Popen[str] | None = None
         self.stop_signal: int | None = None
         self.state: StackState | None = None
+
+    def say(self, line: str) -> None:
+        """Progress output; a closed terminal (SIGHUP, a dead pipe) must not stop the shutdown."""
+        with contextlib.suppress(OSError):
+            self._say(line)
 
     # -- signals ---------------------------------------------------------------------------------
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
