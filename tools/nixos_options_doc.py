@@ -26,9 +26,19 @@ Read-only options are computed by the module and meant to be read (e.g. by other
 
 def options() -> list[dict[str, object]]:
     proc = subprocess.run(
-        ["nix-instantiate", "--eval", "--strict", "--json", "--readonly-mode", "-E",
-         f"import {ROOT}/tests/nix/options-doc.nix {{ }}"],
-        capture_output=True, text=True, check=False, env=dict(os.environ, NIX_CONFIG=NIX_CONFIG),
+        [
+            "nix-instantiate",
+            "--eval",
+            "--strict",
+            "--json",
+            "--readonly-mode",
+            "-E",
+            f"import {ROOT}/tests/nix/options-doc.nix {{ }}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(os.environ, NIX_CONFIG=NIX_CONFIG),
     )
     if proc.returncode != 0:
         sys.exit(f"evaluating the module's options failed:\n{proc.stderr}")
@@ -46,8 +56,11 @@ def render(opts: list[dict[str, object]]) -> str:
             parts.append(f"- default: `{o['default']}`")
         if o["example"] is not None:
             example = str(o["example"]).strip()
-            parts.append(f"- example:\n\n  ```nix\n  {example.replace(chr(10), chr(10) + '  ')}\n  ```" if "\n" in example
-                         else f"- example: `{example}`")
+            parts.append(
+                f"- example:\n\n  ```nix\n  {example.replace(chr(10), chr(10) + '  ')}\n  ```"
+                if "\n" in example
+                else f"- example: `{example}`"
+            )
         parts.append("")
     return "\n".join(parts).rstrip("\n") + "\n"
 

@@ -24,18 +24,22 @@ optional unless marked **required**; secrets are always paths of files (`*_file`
 """
 
 
+_GENERIC_NAMES: dict[Any, Any] = {
+    types.UnionType: lambda args: " or ".join(_type_name(a) for a in args),
+    typing.Union: lambda args: " or ".join(_type_name(a) for a in args),
+    typing.Literal: lambda args: " / ".join(json.dumps(a) for a in args),
+    tuple: lambda args: f"list of {_type_name(args[0])}",
+    list: lambda args: f"list of {_type_name(args[0])}",
+    dict: lambda args: f"map of {_type_name(args[1])}",
+    typing.Annotated: lambda args: _type_name(args[0]),
+}
+
+
 def _type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _type_name(typing.get_args(annotation)[0])
-    if origin in (types.UnionType, typing.Union):
-        return " or ".join(_type_name(a) for a in typing.get_args(annotation))
-    if origin is typing.Literal:
-        return " / ".join(json.dumps(a) for a in typing.get_args(annotation))
-    if origin in (tuple, list):
-        return f"list of {_type_name(typing.get_args(annotation)[0])}"
-    if origin is dict:
-        return f"map of {_type_name(typing.get_args(annotation)[1])}"
+    if origin in _GENERIC_NAMES:
+        name: str = _GENERIC_NAMES[origin](typing.get_args(annotation))
+        return name
     if annotation is type(None):
         return "null"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
