@@ -4,4 +4,5 @@ pytest_plugins = [
     "fixtures.common",
     "fixtures.redis_server",
     "fixtures.stack",
+    "fixtures.verify_faults",
 ]

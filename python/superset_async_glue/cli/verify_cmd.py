@@ -7,21 +7,27 @@ from pathlib import Path
 
 import click
 
+from ..errors import UsageError
 from ..loading import load_settings
+from ..runner.stack import resolve_state_dir
+from ..runner.state import read_state, stack_file
 from ..verify import VerifyOptions, run_verify
 from ..verify.report import as_json, check_line, header, summary
 from ..verify.target import DEFAULT_SQL
-from .settings_cmds import settings_option
 
 
 @click.command()
-@settings_option
+@click.option(
+    "--settings",
+    "settings_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Settings JSON (default: the one the local stack in --state-dir records).",
+)
 @click.option(
     "--config",
     "config_path",
-    required=True,
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="The rendered superset_config.py the stack runs with.",
+    help="The rendered superset_config.py the stack runs with (default: the local stack's).",
 )
 @click.option("--json", "as_json_output", is_flag=True, help="Print one JSON document instead of the report.")
 @click.option(
@@ -34,7 +40,7 @@ from .settings_cmds import settings_option
 @click.option(
     "--state-dir",
     type=click.Path(path_type=Path, file_okay=False),
-    help="The local runner's state dir (default: the settings' state_dir).",
+    help="The local runner's state dir (default: the settings' state_dir, else ./.superset-async-demo).",
 )
 @click.option(
     "--web-python",
@@ -66,6 +72,8 @@ def verify(  # noqa: PLR0917 - click passes each option as a parameter
     Exit 0: nothing failed (warnings and skips are listed); 1: a check failed (the diagnosis names
     the failure mode and its fix); 2: usage or configuration error.
     """
+    if settings_path is None or config_path is None:
+        settings_path, config_path = _from_local_stack(settings_path, config_path, state_dir)
     settings = load_settings(settings_path)
     options = VerifyOptions(
         settings_path=settings_path,
@@ -85,3 +93,17 @@ def verify(  # noqa: PLR0917 - click passes each option as a parameter
         report = run_verify(options, settings, lambda result: click.echo(check_line(result)))
         click.echo(summary(report))
     sys.exit(int(report.exit_code))
+
+
+def _from_local_stack(
+    settings_path: Path | None, config_path: Path | None, state_dir: Path | None
+) -> tuple[Path, Path]:
+    """--settings and --config default to what stack.json of the local runner records."""
+    directory = resolve_state_dir(state_dir, settings_path)
+    state = read_state(directory)
+    if state is None:
+        raise UsageError(
+            f"give --settings and --config (NixOS: superset-async-verify passes both), or --state-dir of a stack "
+            f"started by `superset-async up`; {stack_file(directory)} does not exist"
+        )
+    return settings_path or Path(state.settings), config_path or Path(state.config)

@@ -96,7 +96,8 @@ MODES: dict[str, FailureMode] = {
     TIME_LIMIT: FailureMode(
         "SQL Lab's async time limit is not enforced: sql_lab.get_sql_results keeps upstream's 6-hour soft limit",
         "render the config with `superset-async render` (task_annotations gives sql_lab.get_sql_results "
-        "soft_time_limit = sql_lab.async_time_limit_seconds), keep the prefork pool, restart the worker",
+        "soft_time_limit = sql_lab.async_time_limit_seconds; the web sends it with each task), keep the prefork "
+        "pool, restart web and worker",
     ),
     REDIS_UNREACHABLE: FailureMode(
         "a Redis role is unreachable (connection refused, wrong password or DB index)",

@@ -241,7 +241,11 @@ def check_effective_config(target: Target, probe: ProbeRun, survey: WorkerSurvey
         if part.get("feature_flags", {}).get("GLOBAL_ASYNC_QUERIES")
         else "off"
     )
-    workers = f", enforced by {len(survey.workers)} prefork worker(s)" if survey and survey.workers else ""
+    workers = (
+        f" (sent with each task; {len(survey.workers)} prefork worker(s) enforce it)"
+        if survey and survey.workers
+        else ""
+    )
     metadata = str(part.get("metadata_uri"))
     reason = (
         f"imported in {part.get('import_seconds')}s; RESULTS_BACKEND {part['results_backend']}; GAQ {gaq_text}; "
@@ -305,15 +309,9 @@ def _time_limit_problems(
                 dx.TIME_LIMIT,
             )
         )
+    # Celery puts the sender's limits in each message ("timelimit") and the worker applies them over its
+    # own task's, so the web's config decides the limit; the worker only has to be able to enforce it.
     for w in survey.workers if survey is not None else ():
-        if w.soft_time_limit is not None and w.soft_time_limit != expected:
-            problems.append(
-                (
-                    f"worker {w.name} enforces soft_time_limit {w.soft_time_limit}s on {SQLLAB_TASK}, "
-                    f"not {expected}s (restart it with this config)",
-                    dx.TIME_LIMIT,
-                )
-            )
         if w.pool and "prefork" not in w.pool:
             problems.append((f"worker {w.name} runs the {w.pool} pool: no time limit is enforced", dx.TIME_LIMIT))
     return soft, problems
@@ -326,6 +324,7 @@ def _config_failed(problems: list[tuple[str, str]], details: dict[str, Any]) -> 
         "(openssl rand -base64 48 > FILE; chmod 600), restart web and worker",
         dx.RESULTS_BACKEND_MISSING: "render the config with `superset-async render` (sets RESULTS_BACKEND) and "
         "remove extra_config that unsets it",
-        dx.TIME_LIMIT: "render the config with `superset-async render` (task_annotations) and restart the worker",
+        dx.TIME_LIMIT: "render the config with `superset-async render` (task_annotations), keep the prefork pool, "
+        "restart web and worker",
     }.get(modes[0], "fix what is named, render the config again and restart web and worker")
     return failed("; ".join(text for text, _ in problems), remedy, modes, **details)

@@ -1,0 +1,145 @@
+"""How fast `superset-async verify` is, against the `celery inspect ping` it replaces (docs/verify.md).
+
+Runs, against one running stack, N times each:
+  - `superset-async verify --json` (all nine checks, the async SQL Lab query and the GAQ round trip),
+  - `superset-async verify --json --no-query` (everything but check 9),
+  - `celery --app=superset.tasks.celery_app:app inspect ping` (Superset's CLI way to ask a worker),
+and writes medians, spreads and ratios to bench/results/verify.md. Wall-clock of the whole command,
+interpreter start included. Not a test: numbers depend on the machine and its load.
+
+Usage (from the repository root, with the project's venv):
+  .venv/bin/python bench/verify_speed.py                 # starts a private demo stack, stops it after
+  .venv/bin/python bench/verify_speed.py --state-dir D   # a stack already started with `up --detach`
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+OUT = REPO / "bench" / "results" / "verify.md"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, subprocess.CompletedProcess[str]]:
+    started = time.monotonic()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600, check=False)
+    return time.monotonic() - started, proc
+
+
+def spread(values: list[float]) -> str:
+    return (f"{statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f}, "
+            f"stdev {statistics.stdev(values) if len(values) > 1 else 0:.2f}, n={len(values)})")
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kb = next(int(x.split()[1]) for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal"))
+    return (f"{os.cpu_count()} cores ({cpu}), {mem_kb / 1024 / 1024:.0f} GiB RAM, {platform.system()} "
+            f"{platform.release()}, Python {platform.python_version()}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--state-dir", type=Path, help="state dir of a running stack (up --detach)")
+    parser.add_argument("--runs", type=int, default=7, help="runs of each verify variant")
+    parser.add_argument("--ping-runs", type=int, default=5, help="runs of celery inspect ping")
+    parser.add_argument("--output", type=Path, default=OUT)
+    args = parser.parse_args()
+    glue = str(BIN / "superset-async")
+    started_here = None
+    if args.state_dir is None:
+        root = Path(tempfile.mkdtemp(prefix="verify-bench-"))
+        state = root / "state"
+        up = subprocess.run([glue, "up", "--detach", "--state-dir", str(state), "--web-port", str(free_port()),
+                             "--redis-port", str(free_port()), "--clickhouse-port", str(free_port()),
+                             "--clickhouse-spare-port", str(free_port())], capture_output=True, text=True, check=False)
+        if up.returncode != 0:
+            print(up.stdout, up.stderr, file=sys.stderr)
+            return 1
+        started_here = state
+    state_dir = (args.state_dir or started_here).resolve()  # type: ignore[union-attr]
+    stack = json.loads((state_dir / "run" / "stack.json").read_text())
+    settings, config = stack["settings"], stack["config"]
+    base = [glue, "verify", "--settings", settings, "--config", config, "--state-dir", str(state_dir), "--json"]
+    try:
+        subprocess.run(base, capture_output=True, check=False)  # warm the page cache once
+        load_before = os.getloadavg()
+        full, no_query, internal, query_only = [], [], [], []
+        for _ in range(args.runs):
+            seconds, proc = timed(base)
+            report = json.loads(proc.stdout)
+            if report["exit_code"] != 0:
+                print(proc.stdout, file=sys.stderr)
+                return 1
+            full.append(seconds)
+            internal.append(report["seconds"])
+            steps = report["checks"][8]["details"]["steps"]
+            query_only.append(sum(s["seconds"] for s in steps))
+            seconds, proc = timed([*base, "--no-query"])
+            assert json.loads(proc.stdout)["exit_code"] == 0, proc.stdout
+            no_query.append(seconds)
+        env = {**os.environ, "SUPERSET_CONFIG_PATH": config, "SUPERSET_HOME": str(Path(config).parent),
+               "FLASK_APP": "superset"}
+        ping = []
+        for _ in range(args.ping_runs):
+            seconds, proc = timed([str(BIN / "celery"), "--app=superset.tasks.celery_app:app", "inspect", "ping"], env)
+            assert "pong" in proc.stdout or "online" in proc.stdout, proc.stdout + proc.stderr
+            ping.append(seconds)
+        load_after = os.getloadavg()
+    finally:
+        if started_here is not None:
+            subprocess.run([glue, "down", "--state-dir", str(started_here)], capture_output=True, check=False)
+    m_full, m_noq, m_ping = statistics.median(full), statistics.median(no_query), statistics.median(ping)
+    m_query = statistics.median(query_only)
+    text = f"""# `superset-async verify` speed
+
+Measured {datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")} by `bench/verify_speed.py` on {machine()}.
+Load average {load_before[0]:.2f} before, {load_after[0]:.2f} after. A running local demo stack
+(Superset 6.1.0, Redis, ClickHouse 18.16, one prefork worker with 2 processes, beat) on the same machine.
+Wall-clock of the whole command, interpreter start included.
+
+| what | median and spread |
+|---|---|
+| `verify` (9 checks, async SQL Lab query and GAQ round trip) | {spread(full)} |
+| `verify --no-query` (checks 1-8, check 9 skipped) | {spread(no_query)} |
+| `verify`'s own report of its run time (`seconds` in `--json`) | {spread(internal)} |
+| of which check 9's query and GAQ round trip (concurrent with the rest) | {spread(query_only)} |
+| `celery --app=superset.tasks.celery_app:app inspect ping` | {spread(ping)} |
+
+Ratios of medians: `verify --no-query` / `celery inspect ping` = **{m_noq / m_ping:.2f}**;
+full `verify` / `celery inspect ping` = **{m_full / m_ping:.2f}**.
+The full run minus its query and GAQ time: {max(0.0, m_full - m_query):.2f} s (the checks run concurrently,
+so the query mostly overlaps check 6, the import of `superset.config` in the web's environment, which
+alone takes about 3 s here and bounds the run).
+"""
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
