@@ -1,8 +1,8 @@
 """Run by the web's own interpreter (a subprocess): what the web's environment does with the config.
 
 Standalone on purpose: it imports nothing from the glue, because the web's environment may not have
-it (`--web-python`). It reads one JSON request on stdin (it carries Redis URLs with credentials, so
-never on the command line) and writes JSON lines to stdout:
+it (`--web-python`). It starts importing Superset's config at once, reads one JSON request on stdin (it
+carries Redis URLs with credentials, so never on the command line) and writes JSON lines to stdout:
 
 1. {"part": "publish"}: versions of kombu, redis-py and Celery, a PING through each Redis client the
    config builds, and a real publish and consume through kombu on the broker (what SQL Lab's
@@ -18,6 +18,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 import uuid
 from typing import Any
@@ -87,7 +88,7 @@ def _publish(broker: dict[str, Any]) -> dict[str, Any]:
             transport_options=broker.get("transport_options") or {},
             connect_timeout=2,
         ) as connection:
-            connection.connect()
+            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=3)
             try:
                 with connection.SimpleQueue(queue) as simple:
                     simple.put(payload, retry=False)
@@ -173,12 +174,23 @@ def main() -> None:
     # Superset prints "Loaded your LOCAL configuration" on stdout: keep stdout for our JSON lines only.
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
-    request = json.loads(sys.stdin.read())
+    lock = threading.Lock()
 
     def emit(part: str, body: dict[str, Any]) -> None:
-        out.write(json.dumps({"part": part, **body}, default=str) + "\n")
-        out.flush()
+        with lock:
+            out.write(json.dumps({"part": part, **body}, default=str) + "\n")
+            out.flush()
 
+    def config_part() -> None:
+        try:
+            emit("config", {"ok": True, **_config()})
+        except BaseException as err:  # a config that raises is the finding, whatever it raises
+            emit("config", {"ok": False, "error": _error(err)})
+
+    # The import of superset.config (seconds) starts at once; the request arrives while it runs.
+    importer = threading.Thread(target=config_part, daemon=True)
+    importer.start()
+    request = json.loads(sys.stdin.read())
     emit(
         "publish",
         {
@@ -187,11 +199,7 @@ def main() -> None:
             "publish": _publish(request["broker"]),
         },
     )
-    if request.get("config"):
-        try:
-            emit("config", {"ok": True, **_config()})
-        except BaseException as err:  # a config that raises is the finding, whatever it raises
-            emit("config", {"ok": False, "error": _error(err)})
+    importer.join()
 
 
 if __name__ == "__main__":

@@ -46,7 +46,8 @@ def redis_client(endpoint: RedisEndpoint, view: ConfigView) -> Iterator[Any]:
         app = bare_app(view)
         connection = app.connection_for_write()
         try:
-            connection.connect()  # one attempt; default_channel would retry for ever
+            # Two quick attempts; connect() would wait 2 s before its retry, default_channel retries for ever.
+            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=TIMEOUT)
             channel = connection.channel()
             try:
                 yield channel.client

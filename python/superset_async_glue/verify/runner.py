@@ -39,7 +39,7 @@ from .model import (
 from .redact import Redactor
 from .redis_checks import Ping, check_redis_ping, check_redis_roles, ping_all
 from .services import PlatformView, check_services, detect_platform, web_python
-from .target import Target, VerifyOptions, load_target
+from .target import Target, VerifyOptions, load_target, state_dir_of
 from .web_env import ProbeRun, check_effective_config, check_web_redis
 
 T = TypeVar("T")
@@ -66,12 +66,11 @@ class Once(Generic[T]):
 class Run:
     """One verify run's shared state."""
 
-    def __init__(self, target: Target, platform: PlatformView) -> None:
+    def __init__(self, target: Target, platform: PlatformView, probe: ProbeRun) -> None:
         self.target = target
         self.platform = platform
         self.redactor = Redactor(target.secrets)
-        python, how = web_python(platform, target.options.web_python)
-        self.probe = ProbeRun(target, python, how)
+        self.probe = probe
         self.pings: Once[list[Ping]] = Once(lambda: ping_all(target.config))
         self.survey: Once[WorkerSurvey] = Once(lambda: survey_workers(target, self._broker_ping()))
 
@@ -122,9 +121,15 @@ def _guard(check: Callable[[], Outcome]) -> Outcome:
 def run_verify(options: VerifyOptions, settings: Settings, emit: Callable[[CheckResult], None]) -> VerifyReport:
     """Run every check; `emit` sees each result when it is known; return the report (number order)."""
     started = time.monotonic()
-    target = load_target(options, settings)
-    platform = detect_platform(target)
-    run = Run(target, platform)
+    platform = detect_platform(options, state_dir_of(options, settings))
+    probe = ProbeRun(settings, options.config_path, *web_python(platform, options.web_python))
+    try:
+        target = load_target(options, settings)
+    except BaseException:
+        probe.stop()
+        raise
+    probe.send(target.config)
+    run = Run(target, platform, probe)
     done: queue.Queue[CheckResult] = queue.Queue()
     for spec, check in run.checks().items():
 

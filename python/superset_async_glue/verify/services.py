@@ -20,7 +20,7 @@ from ..runner.readiness import web_url
 from ..runner.state import read_state, stack_file
 from . import diagnosis as dx
 from .model import Outcome, failed, passed, warned
-from .target import Target, same_file
+from .target import Target, VerifyOptions, same_file
 
 Kind = Literal["local", "systemd", "none"]
 UNITS = {
@@ -64,10 +64,10 @@ class PlatformView:
         return role.pids[0] if role and role.pids and role.running else None
 
 
-def detect_platform(target: Target) -> PlatformView:
-    wanted = target.options.platform
-    if wanted in ("auto", "local") and stack_file(target.state_dir).exists():
-        return local_view(target)
+def detect_platform(options: VerifyOptions, state_dir: Path) -> PlatformView:
+    wanted = options.platform
+    if wanted in ("auto", "local") and stack_file(state_dir).exists():
+        return local_view(options, state_dir)
     if wanted in ("auto", "systemd") and shutil.which("systemctl"):
         view = systemd_view()
         if wanted == "systemd" or any(r.present for r in view.roles.values()):
@@ -75,9 +75,9 @@ def detect_platform(target: Target) -> PlatformView:
     if wanted == "local":
         return PlatformView(
             "local",
-            str(stack_file(target.state_dir)),
+            str(stack_file(state_dir)),
             {},
-            f"no stack recorded: {stack_file(target.state_dir)} does not exist",
+            f"no stack recorded: {stack_file(state_dir)} does not exist",
         )
     if wanted == "systemd":
         return PlatformView("systemd", "systemctl", {}, "systemctl is not available on this host")
@@ -85,13 +85,13 @@ def detect_platform(target: Target) -> PlatformView:
         "none",
         "",
         {},
-        f"found neither {stack_file(target.state_dir)} (local runner) nor superset-async-* systemd units",
+        f"found neither {stack_file(state_dir)} (local runner) nor superset-async-* systemd units",
     )
 
 
-def local_view(target: Target) -> PlatformView:
-    path = stack_file(target.state_dir)
-    state = read_state(target.state_dir)
+def local_view(options: VerifyOptions, state_dir: Path) -> PlatformView:
+    path = stack_file(state_dir)
+    state = read_state(state_dir)
     if state is None:
         return PlatformView("local", str(path), {}, f"{path} disappeared")
     roles = {}
@@ -104,8 +104,8 @@ def local_view(target: Target) -> PlatformView:
         )
         roles[role] = RoleView(role, True, alive, text, (process.pid,))
     problem = None
-    if state.config and not same_file(state.config, target.options.config_path):
-        problem = f"the stack runs with {state.config}, verify was given {target.options.config_path}"
+    if state.config and not same_file(state.config, options.config_path):
+        problem = f"the stack runs with {state.config}, verify was given {options.config_path}"
     return PlatformView("local", str(path), roles, problem)
 
 

@@ -86,7 +86,12 @@ class Target:
 
     @property
     def state_dir(self) -> Path:
-        return self.options.state_dir or Path(self.settings.state_dir)
+        return state_dir_of(self.options, self.settings)
+
+
+def state_dir_of(options: VerifyOptions, settings: Settings) -> Path:
+    """The local runner's state dir: --state-dir, else the settings' state_dir."""
+    return options.state_dir or Path(settings.state_dir)
 
 
 def load_target(options: VerifyOptions, settings: Settings) -> Target:

@@ -17,10 +17,11 @@ from typing import Any
 from ..commands import role_environment
 from ..render import feature_flags
 from ..secret_files import secret_file_problems
+from ..settings import Settings
 from . import diagnosis as dx
 from .celery_checks import UPSTREAM_SOFT_LIMIT, WorkerSurvey
 from .model import Outcome, failed, passed, warned
-from .target import SQLLAB_TASK, RedisEndpoint, Target
+from .target import SQLLAB_TASK, ConfigView, RedisEndpoint, Target
 
 PROBE = Path(__file__).with_name("probe.py")
 # Run probe.py by path without putting its directory (or the working directory) on sys.path: the
@@ -65,7 +66,8 @@ def _probe_endpoint(endpoint: RedisEndpoint) -> dict[str, Any] | None:
 class ProbeRun:
     """The probe subprocess and the JSON parts it has written so far."""
 
-    def __init__(self, target: Target, python: str, how: str) -> None:
+    def __init__(self, settings: Settings, config_path: Path, python: str, how: str) -> None:
+        """Start the probe at once (Superset's import is the slow part); `send` gives it the endpoints later."""
         self.python = python
         self.how = how
         self.parts: dict[str, dict[str, Any]] = {}
@@ -73,17 +75,7 @@ class ProbeRun:
         self.start_error: str | None = None
         self._changed = threading.Condition()
         self._done = False
-        view = target.config
-        request = {
-            "endpoints": [e for e in map(_probe_endpoint, view.endpoints) if e is not None],
-            "broker": {
-                "url": view.broker_url,
-                "ssl": view.broker_options.get("broker_use_ssl"),
-                "transport_options": view.broker_options.get("broker_transport_options"),
-            },
-            "config": True,
-        }
-        env = {**_base_env(), **role_environment(target.settings, target.options.config_path.resolve())}
+        env = {**_base_env(), **role_environment(settings, config_path.resolve())}
         try:
             self.process: subprocess.Popen[str] | None = subprocess.Popen(
                 [python, "-c", _RUN_PROBE, str(PROBE)],
@@ -99,11 +91,26 @@ class ProbeRun:
             self.start_error = f"cannot run {python}: {err.strerror or err}"
             self._done = True
             return
-        assert self.process.stdin is not None  # noqa: S101 - stdin=PIPE
-        self.process.stdin.write(json.dumps(request, default=str))
-        self.process.stdin.close()
         threading.Thread(target=self._read_stdout, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    def send(self, view: ConfigView) -> None:
+        """The endpoints to PING and the broker to publish to (with credentials: through stdin only)."""
+        if self.process is None or self.process.stdin is None:
+            return
+        request = {
+            "endpoints": [e for e in map(_probe_endpoint, view.endpoints) if e is not None],
+            "broker": {
+                "url": view.broker_url,
+                "ssl": view.broker_options.get("broker_use_ssl"),
+                "transport_options": view.broker_options.get("broker_transport_options"),
+            },
+        }
+        try:
+            self.process.stdin.write(json.dumps(request, default=str))
+            self.process.stdin.close()
+        except OSError:
+            pass  # the probe already died: failure() reports its stderr
 
     def _read_stdout(self) -> None:
         assert self.process is not None and self.process.stdout is not None  # noqa: S101
