@@ -9,7 +9,6 @@ settings with the renderer's own helpers, and check 6 reports why the config did
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import sys
@@ -82,7 +81,6 @@ class Target:
     settings: Settings
     config: ConfigView
     secrets: tuple[str, ...]
-    config_sha256: str
 
     @property
     def state_dir(self) -> Path:
@@ -97,7 +95,7 @@ def state_dir_of(options: VerifyOptions, settings: Settings) -> Path:
 def load_target(options: VerifyOptions, settings: Settings) -> Target:
     config_path = options.config_path
     try:
-        config_bytes = config_path.read_bytes()
+        config_path.read_bytes()
     except OSError as err:
         raise UsageError(f"--config {config_path}: cannot read it ({err.strerror})") from err
     secrets = []
@@ -111,7 +109,7 @@ def load_target(options: VerifyOptions, settings: Settings) -> Target:
     view = config_view(config_path, settings)
     if view.redis_password:
         secrets.append(view.redis_password)
-    return Target(options, settings, view, tuple(s for s in secrets if s), hashlib.sha256(config_bytes).hexdigest())
+    return Target(options, settings, view, tuple(s for s in secrets if s))
 
 
 def import_config(config_path: Path) -> ModuleType:

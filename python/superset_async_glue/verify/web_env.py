@@ -8,6 +8,7 @@ before every other check.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import threading
 from collections import deque
@@ -154,8 +155,9 @@ class ProbeRun:
 def _base_env() -> dict[str, str]:
     import os  # noqa: PLC0415
 
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "NIX_PYTHONPATH", "PYTHONPATH", "SSL_CERT_FILE")
-    return {k: v for k, v in os.environ.items() if k in keep}
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "SSL_CERT_FILE")
+    # NIX_*: a Nix Python environment's wrapper finds its site-packages through them.
+    return {k: v for k, v in os.environ.items() if k in keep or k.startswith("NIX_")}
 
 
 def _version_tuple(text: str | None) -> tuple[int, ...]:
@@ -259,7 +261,7 @@ def check_effective_config(target: Target, probe: ProbeRun, survey: WorkerSurvey
         f"{SQLLAB_TASK} soft_time_limit {soft}s{workers}; metadata {metadata}"
     )
     expected_metadata = settings.metadata_uri()
-    if expected_metadata not in metadata and metadata not in expected_metadata:
+    if _without_password(expected_metadata) != _without_password(metadata):
         return warned(
             reason + f"; but the settings name {expected_metadata}",
             "render the config again",
@@ -322,6 +324,11 @@ def _time_limit_problems(
         if w.pool and "prefork" not in w.pool:
             problems.append((f"worker {w.name} runs the {w.pool} pool: no time limit is enforced", dx.TIME_LIMIT))
     return soft, problems
+
+
+def _without_password(uri: str) -> str:
+    """A URI without its password (SQLAlchemy shows it as ***), for comparing settings and config."""
+    return re.sub(r"(//[^:/@]*):[^@/]*@", r"\1@", uri)
 
 
 def _config_failed(problems: list[tuple[str, str]], details: dict[str, Any]) -> Outcome:
