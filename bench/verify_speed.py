@@ -46,8 +46,10 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, su
 
 
 def spread(values: list[float]) -> str:
-    return (f"{statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f}, "
-            f"stdev {statistics.stdev(values) if len(values) > 1 else 0:.2f}, n={len(values)})")
+    return (
+        f"{statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f}, "
+        f"stdev {statistics.stdev(values) if len(values) > 1 else 0:.2f}, n={len(values)})"
+    )
 
 
 def machine() -> str:
@@ -57,8 +59,10 @@ def machine() -> str:
             cpu = line.split(":", 1)[1].strip()
             break
     mem_kb = next(int(x.split()[1]) for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal"))
-    return (f"{os.cpu_count()} cores ({cpu}), {mem_kb / 1024 / 1024:.0f} GiB RAM, {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem_kb / 1024 / 1024:.0f} GiB RAM, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}"
+    )
 
 
 def main() -> int:
@@ -73,51 +77,87 @@ def main() -> int:
     if args.state_dir is None:
         root = Path(tempfile.mkdtemp(prefix="verify-bench-"))
         state = root / "state"
-        up = subprocess.run([glue, "up", "--detach", "--state-dir", str(state), "--web-port", str(free_port()),
-                             "--redis-port", str(free_port()), "--clickhouse-port", str(free_port()),
-                             "--clickhouse-spare-port", str(free_port())], capture_output=True, text=True, check=False)
+        up = subprocess.run(
+            [
+                glue,
+                "up",
+                "--detach",
+                "--state-dir",
+                str(state),
+                "--web-port",
+                str(free_port()),
+                "--redis-port",
+                str(free_port()),
+                "--clickhouse-port",
+                str(free_port()),
+                "--clickhouse-spare-port",
+                str(free_port()),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if up.returncode != 0:
             print(up.stdout, up.stderr, file=sys.stderr)
             return 1
         started_here = state
     state_dir = (args.state_dir or started_here).resolve()  # type: ignore[union-attr]
-    stack = json.loads((state_dir / "run" / "stack.json").read_text())
-    settings, config = stack["settings"], stack["config"]
-    base = [glue, "verify", "--settings", settings, "--config", config, "--state-dir", str(state_dir), "--json"]
     try:
-        subprocess.run(base, capture_output=True, check=False)  # warm the page cache once
-        load_before = os.getloadavg()
-        full, no_query, internal, query_only = [], [], [], []
-        for _ in range(args.runs):
-            seconds, proc = timed(base)
-            report = json.loads(proc.stdout)
-            if report["exit_code"] != 0:
-                print(proc.stdout, file=sys.stderr)
-                return 1
-            full.append(seconds)
-            internal.append(report["seconds"])
-            steps = report["checks"][8]["details"]["steps"]
-            query_only.append(sum(s["seconds"] for s in steps))
-            seconds, proc = timed([*base, "--no-query"])
-            assert json.loads(proc.stdout)["exit_code"] == 0, proc.stdout
-            no_query.append(seconds)
-        env = {**os.environ, "SUPERSET_CONFIG_PATH": config, "SUPERSET_HOME": str(Path(config).parent),
-               "FLASK_APP": "superset"}
-        ping = []
-        for _ in range(args.ping_runs):
-            seconds, proc = timed([str(BIN / "celery"), "--app=superset.tasks.celery_app:app", "inspect", "ping"], env)
-            assert "pong" in proc.stdout or "online" in proc.stdout, proc.stdout + proc.stderr
-            ping.append(seconds)
-        load_after = os.getloadavg()
+        runs = measure(glue, state_dir, args.runs, args.ping_runs)
     finally:
         if started_here is not None:
             subprocess.run([glue, "down", "--state-dir", str(started_here)], capture_output=True, check=False)
+    text = report(runs)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    print(text)
+    return 0
+
+
+def measure(glue: str, state_dir: Path, n: int, ping_runs: int) -> dict[str, list[float]]:
+    """Wall-clock seconds of each variant, verify's own `seconds`, check 9's share, and load averages."""
+    stack = json.loads((state_dir / "run" / "stack.json").read_text())
+    settings, config = stack["settings"], stack["config"]
+    base = [glue, "verify", "--settings", settings, "--config", config, "--state-dir", str(state_dir), "--json"]
+    subprocess.run(base, capture_output=True, check=False)  # warm the page cache once
+    runs: dict[str, list[float]] = {"full": [], "no_query": [], "internal": [], "query": [], "ping": [], "load": []}
+    runs["load"].append(os.getloadavg()[0])
+    for _ in range(n):
+        seconds, proc = timed(base)
+        result = json.loads(proc.stdout)
+        if result["exit_code"] != 0:
+            raise SystemExit(f"verify failed; the benchmark needs a healthy stack:\n{proc.stdout}")
+        runs["full"].append(seconds)
+        runs["internal"].append(result["seconds"])
+        runs["query"].append(sum(s["seconds"] for s in result["checks"][8]["details"]["steps"]))
+        seconds, proc = timed([*base, "--no-query"])
+        if json.loads(proc.stdout)["exit_code"] != 0:
+            raise SystemExit(f"verify --no-query failed; the benchmark needs a healthy stack:\n{proc.stdout}")
+        runs["no_query"].append(seconds)
+    env = {
+        **os.environ,
+        "SUPERSET_CONFIG_PATH": config,
+        "SUPERSET_HOME": str(Path(config).parent),
+        "FLASK_APP": "superset",
+    }
+    for _ in range(ping_runs):
+        seconds, proc = timed([str(BIN / "celery"), "--app=superset.tasks.celery_app:app", "inspect", "ping"], env)
+        if "online" not in proc.stdout:
+            raise SystemExit(f"celery inspect ping found no worker:\n{proc.stdout}{proc.stderr}")
+        runs["ping"].append(seconds)
+    runs["load"].append(os.getloadavg()[0])
+    return runs
+
+
+def report(runs: dict[str, list[float]]) -> str:
+    full, no_query, internal, query_only, ping = (runs[k] for k in ("full", "no_query", "internal", "query", "ping"))
+    load_before, load_after = runs["load"]
     m_full, m_noq, m_ping = statistics.median(full), statistics.median(no_query), statistics.median(ping)
     m_query = statistics.median(query_only)
     text = f"""# `superset-async verify` speed
 
 Measured {datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")} by `bench/verify_speed.py` on {machine()}.
-Load average {load_before[0]:.2f} before, {load_after[0]:.2f} after. A running local demo stack
+Load average {load_before:.2f} before, {load_after:.2f} after. A running local demo stack
 (Superset 6.1.0, Redis, ClickHouse 18.16, one prefork worker with 2 processes, beat) on the same machine.
 Wall-clock of the whole command, interpreter start included.
 
@@ -135,10 +175,7 @@ The full run minus its query and GAQ time: {max(0.0, m_full - m_query):.2f} s (t
 so the query mostly overlaps check 6, the import of `superset.config` in the web's environment, which
 alone takes about 3 s here and bounds the run).
 """
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
-    print(text)
-    return 0
+    return text
 
 
 if __name__ == "__main__":
