@@ -315,11 +315,6 @@ def test_init_unit_bootstrapped_and_a_second_run_changes_nothing(replay: Replay)
     assert "unchanged" in again.stdout + again.stderr
 
 
-def procfs_environ(pid: int) -> dict[str, str]:
-    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
-
-
 def test_units_run_exactly_the_glue_command_lines(replay: Replay) -> None:
     settings = load_settings(replay.settings_file)
     for role in ROLES:
@@ -336,7 +331,7 @@ def test_units_run_exactly_the_glue_command_lines(replay: Replay) -> None:
         # After `superset-async exec`, the process IS the role's program: python <script> <args...>
         cmdline = Path(f"/proc/{replay.processes[role].pid}/cmdline").read_bytes().decode().split("\0")[1:-1]
         assert cmdline == list(expected.argv), role
-        env = procfs_environ(replay.processes[role].pid)
+        env = procfs.environ(replay.processes[role].pid) or {}
         assert {k: env[k] for k in expected.env} == expected.env, role
 
 

@@ -13,23 +13,10 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import procfs
-
-
-@dataclass(frozen=True)
-class ProcessRecord:
-    """How stack.json identifies one running process (see docs/runner.md)."""
-
-    role: str
-    pid: int
-    pgid: int
-    start_ticks: int
-    started_at: float
-    log: str
-    argv: tuple[str, ...]
+from .state import ProcessState
 
 
 def tail(path: str | Path, lines: int = 20) -> str:
@@ -71,8 +58,9 @@ class ManagedProcess:
     def pid(self) -> int:
         return self.popen.pid
 
-    def record(self) -> ProcessRecord:
-        return ProcessRecord(self.role, self.pid, self.pid, self.start_ticks, self.started_at, str(self.log), self.argv)
+    def state(self) -> ProcessState:
+        """This process as stack.json records it (its own process group: pgid == pid)."""
+        return ProcessState(self.pid, self.pid, self.start_ticks, self.started_at, str(self.log), self.argv)
 
     def exit_code(self) -> int | None:
         """None while running; else the exit status (negative: killed by that signal)."""

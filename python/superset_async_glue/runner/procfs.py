@@ -38,6 +38,16 @@ def read_stat(pid: int) -> ProcStat | None:
     return ProcStat(pid=pid, state=rest[0], pgid=int(rest[2]), start_ticks=int(rest[19]))
 
 
+def environ(pid: int) -> dict[str, str] | None:
+    """The environment a process was started with, or None when it cannot be read."""
+    try:
+        raw = (PROC / str(pid) / "environ").read_bytes()
+    except OSError:
+        return None
+    pairs = (entry.split(b"=", 1) for entry in raw.split(b"\0") if b"=" in entry)
+    return {key.decode(errors="replace"): value.decode(errors="replace") for key, value in pairs}
+
+
 def start_ticks(pid: int) -> int | None:
     stat = read_stat(pid)
     return stat.start_ticks if stat else None

@@ -34,7 +34,7 @@ from .processes import ManagedProcess, stop_groups, tail
 from .readiness import check_port_free, web_health, web_url, worker_ping
 from .redis_server import ping as redis_ping
 from .redis_server import plan_redis
-from .state import BootstrapState, ClickHouseState, ProcessState, StackState, read_state, write_state
+from .state import BootstrapState, ClickHouseState, StackState, read_state, write_state
 
 ClickHouseMode = Literal["auto", "none"]
 # Seconds a role gets between SIGTERM and SIGKILL; Celery finishes running tasks first (warm shutdown).
@@ -125,11 +125,8 @@ class Supervisor:
         write_state(self.options.state_dir, self.state)
 
     def _record(self, role: str, process: ManagedProcess) -> None:
-        r = process.record()
         assert self.state is not None  # noqa: S101
-        self.state = self.state.with_process(
-            role, ProcessState(r.pid, r.pgid, r.start_ticks, r.started_at, r.log, r.argv)
-        )
+        self.state = self.state.with_process(role, process.state())
         write_state(self.options.state_dir, self.state)
 
     # -- main ------------------------------------------------------------------------------------

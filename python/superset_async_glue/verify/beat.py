@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..commands import beat_schedule_path
+from ..runner import procfs
 from . import diagnosis as dx
 from .model import Outcome, failed, passed, skipped, warned
 from .services import PlatformView
@@ -36,14 +37,7 @@ def _argv(pid: int) -> list[str]:
 
 
 def _config_of(pid: int) -> str | None:
-    try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return None
-    for entry in environ:
-        if entry.startswith(b"SUPERSET_CONFIG_PATH="):
-            return entry.split(b"=", 1)[1].decode(errors="replace")
-    return None
+    return (procfs.environ(pid) or {}).get("SUPERSET_CONFIG_PATH")
 
 
 def beat_processes(target: Target) -> list[BeatProcess]:

@@ -12,7 +12,6 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..runner import procfs
@@ -90,14 +89,7 @@ def _stats_identity(broker: dict[str, Any]) -> tuple[str, int]:
 def _local_config(name: str, pid: int | None) -> str | None:
     if pid is None or name.split("@", 1)[-1] != socket.gethostname() or not procfs.is_alive(pid):
         return None
-    try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return None
-    for entry in environ:
-        if entry.startswith(b"SUPERSET_CONFIG_PATH="):
-            return entry.split(b"=", 1)[1].decode(errors="replace")
-    return None
+    return (procfs.environ(pid) or {}).get("SUPERSET_CONFIG_PATH")
 
 
 def survey_workers(target: Target, broker_ping: Ping | None) -> WorkerSurvey:
