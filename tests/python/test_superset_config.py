@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from fixtures.common import run_cli
-from fixtures.redis_server import RedisServer
+from fixtures.redis_server import RedisServer, TLSRedisServer
 
 # Runs inside a fresh interpreter: builds the real app and reports what Superset made of the config.
 PROBE = r"""
@@ -31,6 +31,7 @@ with app.app_context():
     with celery_app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1)
         conn.default_channel.client.set("probe-broker", "b")
+    celery_app.backend.set("probe-celery-result", "r")  # Celery's own result backend client
     print("PROBE" + json.dumps({
         "broker_url": celery_app.conf.broker_url,
         "result_backend": celery_app.conf.result_backend,
@@ -131,7 +132,32 @@ def test_each_role_landed_in_its_own_redis_db(loaded: dict[str, Any], redis_serv
         return {k.decode() for k in redis_server.client(db).keys("*probe*")}
 
     assert keys(5) == {"probe-broker"}
-    assert keys(6) == {"superset_resultsprobe-results"}
+    assert keys(6) == {"superset_resultsprobe-results", "probe-celery-result"}
     assert keys(7) == {"superset_cache_probe-cache"}
     assert keys(8) == {"superset_data_probe-data"}
     assert keys(9) == {"probe-gaq"}
+
+
+def test_every_client_reaches_a_tls_only_redis(tls_redis_server: TLSRedisServer, tmp_path: Path) -> None:
+    """redis.tls: kombu, Celery's result backend, cachelib, flask-caching and GAQ all speak TLS."""
+    from fixtures.common import write_secret  # noqa: PLC0415
+
+    settings = tmp_path / "settings.json"
+    settings.write_text(
+        json.dumps(
+            {
+                "state_dir": str(tmp_path / "state"),
+                "secret_key_file": str(write_secret(tmp_path / "sk")),
+                "global_async_queries": {"jwt_secret_file": str(write_secret(tmp_path / "jwt"))},
+                "redis": {
+                    "port": tls_redis_server.port,
+                    "tls": {"enabled": True, "ca_file": str(tls_redis_server.ca_file)},
+                },
+            }
+        )
+    )
+    config = tmp_path / "superset_config.py"
+    assert run_cli("render", "--settings", str(settings), "--output", str(config)).code == 0
+    p = probe(config, tmp_path / "state")  # every round trip of PROBE went over TLS, or it fails
+    assert p["broker_url"] == f"rediss://127.0.0.1:{tls_redis_server.port}/0"
+    assert p["gaq_backend"] == "RedisCacheBackend"
