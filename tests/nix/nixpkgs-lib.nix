@@ -6,7 +6,7 @@
 }:
 
 let
-  hint = "fetch github:nix-community/nixpkgs.lib and set NIXPKGS_LIB_GIT_DIR=<git dir>, then run scripts/seed-nix-inputs";
+  hint = "run scripts/setup (with NIXPKGS_LIB_SOURCE=<a .tar.gz of the locked revision, or its directory> where Nix cannot fetch it)";
   lock =
     if builtins.pathExists lockFile then
       builtins.fromJSON (builtins.readFile lockFile)
