@@ -73,7 +73,7 @@
               pkgs.python312
               pkgs.redis
               pkgs.clickhouse
-              pkgs.nixfmt-rfc-style
+              pkgs.nixfmt
             ];
             shellHook = ''
               echo "superset-async: scripts/setup builds .venv from python/lock; scripts/test runs every test"
@@ -81,7 +81,7 @@
           };
         });
 
-        formatter = eachSystem (pkgs: pkgs.nixfmt-rfc-style);
+        formatter = eachSystem (pkgs: pkgs.nixfmt);
       };
     in
     public // dev;

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from .errors import SettingProblem, SettingsError
+from .secret_io import secret_path
 from .settings import Settings, secret_files
 
 # Superset refuses a shorter GLOBAL_ASYNC_QUERIES_JWT_SECRET at start-up.
@@ -20,7 +21,7 @@ def secret_file_problems(settings: Settings, *, missing_ok: bool) -> list[Settin
     """
     problems = []
     for credential, (where, path) in secret_files(settings).items():
-        file = Path(path)
+        file = Path(secret_path(path, credential))  # a systemd unit sees its credential, not the source
         if not file.exists() or not os.access(file, os.R_OK):
             if not missing_ok:
                 state = "does not exist" if not file.exists() else "is not readable by this user"

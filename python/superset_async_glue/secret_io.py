@@ -13,8 +13,21 @@ class SecretFileError(GlueError):
     """A secret file named in the settings is missing, unreadable or empty."""
 
 
-def read_secret(setting: str, path: str) -> str:
-    """The secret in `path` without its trailing newline."""
+def secret_path(path: str, credential: str | None) -> str:
+    """Where a secret can be read from: systemd's $CREDENTIALS_DIRECTORY/<credential> when the unit
+    received it through LoadCredential= (the source file is then typically root-only), else `path`.
+
+    Keep in step with `_credential_path` in the rendered config (render.py's prelude).
+    """
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if credential and directory and (Path(directory) / credential).exists():
+        return str(Path(directory) / credential)
+    return path
+
+
+def read_secret(setting: str, path: str, credential: str | None = None) -> str:
+    """The secret in `path` (or in its systemd credential, see `secret_path`) without its trailing newline."""
+    path = secret_path(path, credential)
     try:
         value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
     except OSError as err:

@@ -402,6 +402,14 @@ class Settings(Model):
         return self.metadata_db.uri or f"sqlite:///{self.state_dir}/superset.db"
 
 
+ADMIN_CREDENTIAL = "admin_password"
+
+
+def database_credential(db: Database) -> str:
+    """The credential name of a database's password file (LoadCredential= and $CREDENTIALS_DIRECTORY)."""
+    return f"database_{credential_slug(db.name)}_password"
+
+
 def secret_files(settings: Settings) -> dict[str, tuple[str, str]]:
     """Every configured secret: credential name -> (setting path, file path).
 
@@ -417,10 +425,10 @@ def secret_files(settings: Settings) -> dict[str, tuple[str, str]]:
             "global_async_queries.jwt_secret_file",
             settings.global_async_queries.jwt_secret_file if settings.global_async_queries.enabled else None,
         ),
-        "admin_password": ("admin.password_file", settings.admin.password_file),
+        ADMIN_CREDENTIAL: ("admin.password_file", settings.admin.password_file),
     }
     for index, db in enumerate(settings.databases):
-        optional[f"database_{credential_slug(db.name)}_password"] = (
+        optional[database_credential(db)] = (
             f"databases[{index}].password_file",
             db.password_file,
         )

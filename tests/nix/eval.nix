@@ -9,12 +9,14 @@
 # evalConfig } returning one. The case format is documented in ./README.md.
 {
   lib ? (import ./nixpkgs-lib.nix { }).lib,
+  # Pure evaluation (nix flake check) has no builtins.currentSystem: the flake passes its own.
+  system ? builtins.currentSystem,
   file ? null,
   case ? null,
 }:
 
 let
-  stubPkgs = import ./stubs/pkgs.nix { inherit lib; };
+  stubPkgs = import ./stubs/pkgs.nix { inherit lib system; };
   utils = import ./stubs/utils.nix { inherit lib; };
   root = ../..;
 

@@ -8,7 +8,8 @@
 }:
 
 let
-  harness = import ./eval.nix { inherit lib; };
+  inherit (pkgs.stdenv.hostPlatform) system;
+  harness = import ./eval.nix { inherit lib system; };
   problems = lib.concatMap (
     file:
     lib.concatMap (
@@ -17,7 +18,7 @@ let
         lib.optional (c.status != "evaluated" || lib.any (ch: !ch.pass) c.checks) "${file.file}: ${c.name}"
       else
         lib.optional (builtins.tryEval (import ./eval.nix {
-          inherit lib;
+          inherit lib system;
           file = file.file;
           case = c.name;
         }).one).success "${file.file}: ${c.name} (evaluated but should be refused)"

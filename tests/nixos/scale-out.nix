@@ -64,8 +64,13 @@ in
         ];
         authentication = "host superset superset all scram-sha-256";
       };
+      # ensureUsers runs in postgresql-setup.service on current NixOS (postgresql.service before);
+      # ordering after both works on either.
       systemd.services.postgresql-superset-password = {
-        after = [ "postgresql.service" ];
+        after = [
+          "postgresql.service"
+          "postgresql-setup.service"
+        ];
         requires = [ "postgresql.service" ];
         before = [ "superset-async-init.service" ];
         wantedBy = [ "multi-user.target" ];

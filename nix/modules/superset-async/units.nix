@@ -21,7 +21,9 @@ let
 
   commonUnitConfig = {
     after = [ "network.target" ] ++ redisUnit;
-    requires = redisUnit;
+    # Wants=, not Requires=: stopping or restarting Redis (or a failed init) must not stop web, worker
+    # and beat; they reconnect when Redis is back, and verify names what is missing meanwhile.
+    wants = redisUnit;
     # Some libraries (matplotlib, numba caches, gunicorn) write below $HOME.
     environment.HOME = cfg.stateDir;
     serviceConfig = {
@@ -76,7 +78,7 @@ let
       extra
       // {
         after = commonUnitConfig.after ++ initUnit ++ (extra.after or [ ]);
-        requires = commonUnitConfig.requires ++ initUnit;
+        wants = commonUnitConfig.wants ++ initUnit;
       }
     );
 in
@@ -90,7 +92,9 @@ in
         description = "Apache Superset (superset-async)";
       };
     };
-    users.groups = mkIf (cfg.group == "superset-async") { superset-async = { }; };
+    # The module's own user gets its group declared whatever its name (NixOS refuses a user whose
+    # primary group no users.groups entry declares); a custom user brings its own group.
+    users.groups = mkIf (cfg.user == "superset-async" || cfg.group == "superset-async") { ${cfg.group} = { }; };
 
     networking.firewall.allowedTCPPorts = optionals (cfg.openFirewall && cfg.web.enable) [ s.web.port ];
 
@@ -99,11 +103,18 @@ in
         lib.recursiveUpdate commonUnitConfig {
           description = "Superset: migrations, admin user, roles and databases";
           wantedBy = [ "multi-user.target" ];
+          # Databases, a metadata DB or a Redis on other hosts may come up after this host.
+          after = commonUnitConfig.after ++ [ "network-online.target" ];
+          wants = commonUnitConfig.wants ++ [ "network-online.target" ];
           serviceConfig = {
             Type = "oneshot";
             RemainAfterExit = true;
             ExecStart = "${exe} bootstrap ${files}";
             TimeoutStartSec = "15min"; # first migrations on a slow disk
+            # A step that failed (an unreachable database) is tried again; the other units do not
+            # wait for it (they only order after the first attempt).
+            Restart = "on-failure";
+            RestartSec = "30s";
           };
         }
       );

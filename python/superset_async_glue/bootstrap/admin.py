@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..secret_io import read_secret
-from ..settings import Settings
+from ..settings import ADMIN_CREDENTIAL, Settings
 from .result import Outcome, StepResult
 
 
@@ -20,7 +20,7 @@ def ensure_admin(settings: Settings) -> tuple[StepResult, Any]:
         return StepResult(step, Outcome.UNCHANGED, "user exists; its password is left as it is"), user
     if admin.password_file is None:
         return StepResult(step, Outcome.FAILED, "admin.password_file is not set, so no admin can be created"), None
-    password = read_secret("admin.password_file", admin.password_file)
+    password = read_secret("admin.password_file", admin.password_file, ADMIN_CREDENTIAL)
     role = security_manager.find_role(security_manager.auth_role_admin)
     user = security_manager.add_user(
         admin.username, admin.first_name, admin.last_name, admin.email, role, password=password

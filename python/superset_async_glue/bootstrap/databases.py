@@ -7,7 +7,7 @@ from contextlib import closing
 from typing import Any
 
 from ..secret_io import read_secret
-from ..settings import Database
+from ..settings import Database, database_credential
 from .result import Outcome, StepResult
 
 # Compared with the stored row to tell "unchanged" from "updated"; keep in step with _properties.
@@ -99,7 +99,9 @@ def upsert_database(declared: Database, timeout_seconds: int = 30) -> StepResult
     step = f"database '{declared.name}'"
     password = None
     if declared.password_file:
-        password = read_secret(f"databases '{declared.name}' password_file", declared.password_file)
+        password = read_secret(
+            f"databases '{declared.name}' password_file", declared.password_file, database_credential(declared)
+        )
     wanted = _properties(declared, _uri_with_password(declared, password))
     problem = probe(wanted, timeout_seconds)
     if problem is not None:

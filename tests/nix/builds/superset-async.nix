@@ -27,7 +27,7 @@ in
     "superset-async-web.service" = [
       "[Unit]"
       "After=network.target redis-superset-async.service superset-async-init.service"
-      "Requires=redis-superset-async.service superset-async-init.service"
+      "Wants=redis-superset-async.service superset-async-init.service"
       "[Service]"
       ''Environment="HOME=/var/lib/superset-async"''
       "LoadCredential=secret_key:/run/keys/sk"

@@ -234,21 +234,15 @@ in
     ];
   }
   {
-    name = "a user whose group is not declared is a warning, not an error";
-    expect = "ok";
+    name = "a user whose group is not declared is refused, as on NixOS";
+    expect = "fail";
     config = {
       users.users.lonely = {
         isSystemUser = true;
         group = "nowhere";
       };
     };
-    check = cfg: [
-      {
-        name = "warning";
-        expected = [ ''users.users.lonely.group is "nowhere", which no users.groups entry declares.'' ];
-        got = cfg.warnings;
-      }
-    ];
+    message = ''users.users.lonely.group is "nowhere", which no users.groups entry declares.'';
   }
   {
     name = "a case may extend pkgs";

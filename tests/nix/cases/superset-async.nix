@@ -138,19 +138,29 @@ in
     }
   ]))
 
-  (ok "web, worker and beat start after Redis and init, and require them" (with' { }) (cfg: lib.concatMap (r: [
+  (ok "web, worker and beat start after Redis and init, want them, and do not stop with them" (with' { }) (cfg: lib.concatMap (r: [
     {
       name = "${r} after";
       cond = lib.all (u: lib.elem u (svc cfg r).after) [ "redis-superset-async.service" "superset-async-init.service" ];
     }
     {
-      name = "${r} requires";
-      cond = lib.all (u: lib.elem u (svc cfg r).requires) [ "redis-superset-async.service" "superset-async-init.service" ];
+      name = "${r} wants";
+      cond = lib.all (u: lib.elem u (svc cfg r).wants) [ "redis-superset-async.service" "superset-async-init.service" ];
+    }
+    {
+      name = "${r} requires nothing (a failed init or a stopped Redis would stop it)";
+      expected = [ ];
+      got = (svc cfg r).requires;
     }
   ]) [ "superset-async-web" "superset-async-worker" "superset-async-beat" ] ++ [
     {
-      name = "init after Redis";
-      cond = lib.elem "redis-superset-async.service" (svc cfg "superset-async-init").after;
+      name = "init after Redis and the network being online";
+      cond = lib.all (u: lib.elem u (svc cfg "superset-async-init").after) [ "redis-superset-async.service" "network-online.target" ];
+    }
+    {
+      name = "init tries again after a failure";
+      expected = [ "on-failure" "30s" ];
+      got = [ (sc cfg "superset-async-init").Restart (sc cfg "superset-async-init").RestartSec ];
     }
     {
       name = "restart policies";
@@ -214,8 +224,8 @@ in
         got = (final cfg).redis;
       }
       {
-        name = "no requires on Redis";
-        cond = !lib.elem "redis-superset-async.service" (svc cfg "superset-async-web").requires;
+        name = "no dependency on a local Redis";
+        cond = !lib.elem "redis-superset-async.service" ((svc cfg "superset-async-web").wants ++ (svc cfg "superset-async-web").after);
       }
     ]))
 
@@ -235,7 +245,7 @@ in
       }
       {
         name = "no init dependency (init runs on the web host)";
-        cond = !lib.elem "superset-async-init.service" (svc cfg "superset-async-worker").requires;
+        cond = !lib.elem "superset-async-init.service" ((svc cfg "superset-async-worker").wants ++ (svc cfg "superset-async-worker").after);
       }
     ]))
 
@@ -314,6 +324,33 @@ in
           && lib.any (lib.hasInfix "adminPasswordFile is null") cfg.warnings;
       }
     ]))
+
+  (ok "only a custom group: the module's user gets it, and it is declared"
+    (with' { services.superset-async.group = "bi"; })
+    (cfg: [
+      {
+        name = "user's primary group";
+        expected = "bi";
+        got = cfg.users.users.superset-async.group;
+      }
+      {
+        name = "group declared";
+        cond = cfg.users.groups ? bi;
+      }
+    ]))
+
+  (fail "a custom user whose group nobody declares is refused, as on NixOS"
+    (with' {
+      services.superset-async = {
+        user = "bi";
+        group = "bi";
+      };
+      users.users.bi = {
+        isSystemUser = true;
+        group = "bi";
+      };
+    })
+    "users.users.bi.group is \"bi\", which no users.groups entry declares.")
 
   (ok "custom user and group are used and not created"
     (with' {

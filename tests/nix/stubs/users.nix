@@ -124,14 +124,14 @@ in
           nogroup, but this is unsafe. Give the user a group of its own, e.g.
           users.users.${u.name}.group = "${u.name}"; users.groups.${u.name} = {};'';
       }
+      # As NixOS (users-groups.nix): a primary group no users.groups entry declares is refused at
+      # evaluation. extraGroups are not checked: NixOS declares wheel, keys, ... itself and these
+      # stubs do not.
+      {
+        assertion = u.group == "" || cfg.groups ? ${u.group};
+        message = "users.users.${u.name}.group is \"${u.group}\", which no users.groups entry declares.";
+      }
     ]) users;
-
-    # NixOS only notices a missing primary group at activation (update-users-groups warns and
-    # the unit then fails to start), so a warning, not an assertion. extraGroups are not checked:
-    # NixOS declares wheel, keys, ... itself and these stubs do not.
-    warnings = map (u: "users.users.${u.name}.group is \"${u.group}\", which no users.groups entry declares.") (
-      lib.filter (u: u.group != "" && !(cfg.groups ? ${u.group})) users
-    );
 
     system.build.passwd = lib.concatMapStrings (
       u: "${u.name}:x:${if u.uid == null then "" else toString u.uid}:${u.group}:${u.description}:${u.home}:\n"
