@@ -11,6 +11,12 @@ Outputs (all under python/lock/):
   requirements-dev.txt   test and lint tools not already in the runtime set
   wheels.json            per target, the runtime files (for Nix's fetchPypi)
 
+It never silently takes an older version than plain pip would: each set is resolved a second time
+without --prefer-binary (the same requirements, as `pip install -r` does), and every package the lock
+would take at an older version fails the run with the reason (usually: the newer version is published
+as a source distribution only), unless requirements.in pins exactly that version with a reason
+(`name==version  # why`).
+
 Usage: tools/relock.py [--check]   (--check: fail if the committed lock differs from a fresh one)
 """
 
@@ -22,7 +28,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +36,7 @@ from typing import Any
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK_DIR = ROOT / "python" / "lock"
@@ -110,18 +117,76 @@ def dist_file(item: dict[str, Any]) -> DistFile:
     return DistFile(filename=info["url"].rsplit("/", 1)[1], sha256=sha)
 
 
-def resolve_native(pip: str, requirements: Path, constraints: Path | None) -> dict[str, Pinned]:
-    args = ["--prefer-binary", "-r", str(requirements)]
+def resolve_native(
+    pip: str, requirements: Path, constraints: Path | None, prefer_binary: bool = True
+) -> dict[str, Pinned]:
+    """Resolve for this interpreter; `prefer_binary=False` is plain pip's choice (the newest versions)."""
+    args = ["--prefer-binary"] if prefer_binary else []
+    args += ["-r", str(requirements)]
     if constraints:
         args += ["-c", str(constraints)]
     pinned: dict[str, Pinned] = {}
     for item in pip_report(pip, args):
         meta = item["metadata"]
         name = canonicalize_name(meta["name"])
-        # --prefer-binary took an sdist only where no wheel exists at all
+        # With --prefer-binary an sdist is taken only where no version has a wheel; without it, an sdist
+        # means the newest version has none.
         sdist_only = not dist_file(item).filename.endswith(".whl")
         pinned[name] = Pinned(name, meta["version"], meta.get("requires_dist") or [], sdist_only)
     return pinned
+
+
+@dataclass(frozen=True)
+class Downgrade:
+    """A package the lock would take at an older version than plain pip resolves, and why."""
+
+    name: str
+    locked: str
+    plain: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.name}: lock {self.locked}, plain pip {self.plain} ({self.why})"
+
+
+def named_pins(requirements_in: str) -> dict[str, str]:
+    """name -> version of each `name==version  # reason` line: a pin someone chose and explained."""
+    pins: dict[str, str] = {}
+    for raw in requirements_in.splitlines():
+        spec, _, reason = raw.partition("#")
+        if not spec.strip() or spec.strip().startswith("-") or not reason.strip():
+            continue
+        req = Requirement(spec.strip())
+        exact = [s for s in req.specifier if s.operator == "=="]
+        if len(req.specifier) == 1 and exact:
+            pins[canonicalize_name(req.name)] = exact[0].version
+    return pins
+
+
+def downgrades(locked: Mapping[str, Pinned], plain: Mapping[str, Pinned], pins: Mapping[str, str]) -> list[Downgrade]:
+    """Each package `locked` holds at an older version than `plain`, unless pinned to it with a reason."""
+    found = []
+    for name in sorted(locked.keys() & plain.keys()):
+        ours, theirs = locked[name], plain[name]
+        pinned = pins.get(name)
+        if Version(ours.version) >= Version(theirs.version) or (pinned and Version(pinned) == Version(ours.version)):
+            continue
+        if theirs.sdist_only:
+            why = f"{theirs.version} is published as a source distribution only; --prefer-binary took the newest wheel"
+        else:
+            why = f"{theirs.version} has a wheel; another package's wheel-preferring choice holds it back"
+        found.append(Downgrade(name, ours.version, theirs.version, why))
+    return found
+
+
+def refuse_downgrades(found: list[Downgrade], infile: Path) -> None:
+    if found:
+        listing = "\n".join(f"  {d}" for d in found)
+        sys.exit(
+            f"relock: {infile.name}: the lock would take {len(found)} package(s) at an older version than plain pip "
+            f"resolves:\n{listing}\nAdd `name==<newer version>` to {infile.name} (an sdist is built and hashed like "
+            "any other file), or keep the older one deliberately with `name==<older version>  # reason`."
+        )
 
 
 def roots(requirements: Path) -> list[Requirement]:
@@ -235,6 +300,8 @@ def wheels_json(pinned: dict[str, Pinned]) -> str:
 
 def lock_set(pip: str, infile: Path, constraints: Path | None, exclude: set[str]) -> dict[str, Pinned]:
     pinned = resolve_native(pip, infile, constraints)
+    plain = resolve_native(pip, infile, constraints, prefer_binary=False)
+    refuse_downgrades(downgrades(pinned, plain, named_pins(infile.read_text())), infile)
     start = roots(infile)
     for target in TARGETS:
         fetch_files(pip, pinned, closure(pinned, start, target) - exclude, target)

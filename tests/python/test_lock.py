@@ -1,12 +1,15 @@
-"""The hashed lock installs into a fresh virtualenv with `pip check` clean, and names no host."""
+"""The hashed lock installs into a fresh virtualenv with `pip check` clean, and names no host; the lock
+tool refuses to take a package older than plain pip would (tools/relock.py `downgrades`)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from fixtures.common import REPO
 
@@ -86,3 +89,44 @@ def test_lock_installs_into_a_fresh_venv_and_pip_check_is_clean(tmp_path: Path) 
         text=True,
     )
     assert versions.stdout.split() == ["5.6.3", "5.6.2"], versions.stderr
+
+
+def relock_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("relock", REPO / "tools" / "relock.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["relock"] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_relock_refuses_what_prefer_binary_would_silently_downgrade() -> None:
+    relock = relock_module()
+
+    def resolved(*found: tuple[str, str, bool]) -> dict[str, object]:
+        return {name: relock.Pinned(name, version, [], sdist) for name, version, sdist in found}
+
+    # What happened: --prefer-binary took wtforms-json 0.3.4 (newest wheel) where plain pip takes 0.3.5 (sdist).
+    locked = resolved(("wtforms-json", "0.3.4", False), ("celery", "5.6.3", False), ("odfpy", "1.4.1", True))
+    plain = resolved(("wtforms-json", "0.3.5", True), ("celery", "5.6.3", False), ("odfpy", "1.4.1", True))
+    assert [str(d) for d in relock.downgrades(locked, plain, {})] == [
+        "wtforms-json: lock 0.3.4, plain pip 0.3.5 (0.3.5 is published as a source distribution only; "
+        "--prefer-binary took the newest wheel)"
+    ]
+    # Held back with a wheel available (another package's choice); versions compare as versions, not text.
+    locked = resolved(("vine", "5.1.0", False), ("redis", "5.3.1", False), ("newer", "2.0", False))
+    plain = resolved(("vine", "5.10.0", False), ("redis", "5.3.1", False), ("newer", "1.9", False))
+    (held,) = relock.downgrades(locked, plain, {})
+    assert (held.name, held.locked, held.plain) == ("vine", "5.1.0", "5.10.0")
+    assert "has a wheel" in held.why
+    # A named pin of exactly the locked version, with its reason, is a deliberate choice.
+    pins = relock.named_pins("vine==5.1.0   # 5.10 breaks X\nkombu==5.6.2\nredis>=5  # a range, not a pin\n")
+    assert pins == {"vine": "5.1.0"}
+    assert relock.downgrades(locked, plain, pins) == []
+    assert relock.downgrades(locked, plain, {"vine": "5.0.0"}) == [held]  # a pin of another version does not
+
+
+def test_the_committed_requirements_in_names_its_pins_with_reasons() -> None:
+    pins = relock_module().named_pins((LOCK / "requirements.in").read_text())
+    assert pins["wtforms-json"] == "0.3.5"
+    assert pins["celery"] == "5.6.3" and pins["flask-caching"] == "2.3.1"

@@ -100,6 +100,8 @@ def test_the_json_report_shows_the_real_query_and_the_gaq_round_trip(stack: Stac
     assert query["ok"] and query["query_id"] and 0 < query["seconds"] < 30
     assert steps["GAQ chart data"]["ok"]
     assert "202 job -> event done" in steps["GAQ chart data"]["text"]
+    assert steps["form login"]["ok"], steps["form login"]  # the browser's way in: the form and its CSRF token
+    assert f"-> 302 to /, logged in as {stack.admin_username!r}" in steps["form login"]["text"]
     workers = run.check("workers")["details"]["workers"]
     assert any(w["sqllab_task"] and "celery" in w["queues"] for w in workers.values())
     assert run.check("config")["details"]["celery"]["sqllab_annotation"]["soft_time_limit"] == 300
@@ -159,6 +161,43 @@ def test_a_config_without_the_time_limit_annotation_is_diagnosed(stack: Stack, t
     run = run_verify(stack, "--no-query", settings=settings, config=config)
     assert_fault(run, "config", "time-limit-not-enforced")
     assert "soft_time_limit 21600s from the config" in run.check("config")["reason"]
+
+
+def test_a_wrong_admin_password_is_reported_as_refused_not_as_a_broken_form(stack: Stack, tmp_path: Path) -> None:
+    wrong = write_secret(tmp_path / "admin_password")  # a valid secret file, but not the admin's password
+    settings, _config = variant(stack, tmp_path, {"admin": {"password_file": str(wrong)}}, "wrongpw")
+    run = run_verify(stack, settings=settings)
+    assert_fault(run, "end_to_end", "admin-login-refused")
+    reason = run.check("end_to_end")["reason"]
+    assert 'Superset says "Invalid login. Please try again."' in reason, reason
+    assert "HTTP 401" in reason, reason  # the REST API refuses it too
+    assert "form-login-broken" not in run.diagnoses()
+    assert wrong.read_text().strip() not in run.stdout + run.stderr
+
+
+def test_a_login_form_answering_500_is_diagnosed_while_the_api_works(
+    stack: Stack, tmp_path: Path, old_wtforms_json: Path
+) -> None:
+    # The issue's fault for real: a second web of the shared stack, on its own port, importing wtforms-json
+    # 0.3.4 (first on PYTHONPATH) instead of the locked 0.3.5. Same config, same metadata DB, same workers.
+    port = free_port()
+    settings, _config = variant(stack, tmp_path, {"web": {"port": port}}, "oldwtf")
+    log = tmp_path / "web-oldwtf.log"
+    with extra_role("web", settings, stack.config_path, log, {"PYTHONPATH": str(old_wtforms_json)}) as web:
+        wait_for_health(f"http://127.0.0.1:{port}/", web, log)
+        run = run_verify(stack, settings=settings)
+    assert_fault(run, "end_to_end", "form-login-broken")
+    reason = run.check("end_to_end")["reason"]
+    assert "POST /login/ (username, password, CSRF token) answered HTTP 500" in reason, reason
+    assert "(the REST API login works)" in reason, reason
+    assert "wtforms-json==0.3.5" in run.check("end_to_end")["remedy"]
+    steps = {s["name"]: s for s in run.check("end_to_end")["details"]["steps"]}
+    assert not steps["form login"]["ok"]
+    assert steps[repr(stack.clickhouse_database_name)]["ok"] and steps["GAQ chart data"]["ok"]  # only the form
+    assert "admin-login-refused" not in run.diagnoses()
+    # The 500 is the issue's: the extra web logged wtforms-json 0.3.4's TypeError.
+    text = log.read_text()
+    assert "unexpected keyword argument 'extra_filters'" in text, text[-3000:]
 
 
 def test_bad_settings_and_bad_usage_exit_2(stack: Stack, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Superset's REST API as the UI uses it: log in, CSRF, async SQL Lab, results, async chart data.
+"""Superset's REST API as the UI uses it: log in, CSRF, async SQL Lab, results, async chart data;
+and the login form as a browser submits it (`form_login`).
 
 The sequence is the one in the field notes (superset-6.1-field-notes.md, "REST sequence"). Used by
 check 9 and by the tests (tests/python/fixtures/superset_api.py re-exports it).
@@ -6,11 +7,18 @@ check 9 and by the tests (tests/python/fixtures/superset_api.py re-exports it).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import html
+import json
+import re
 import secrets
 import string
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -69,6 +77,77 @@ class QueryOutcome:
     columns: list[str]
     seconds: float
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class FormLogin:
+    """What `POST /login/` (username, password and the page's CSRF token, form-encoded) answered."""
+
+    status: int
+    location: str | None  # where a redirect points
+    logged_in: bool  # the session cookie it set makes /api/v1/me/ answer as the user
+    messages: tuple[str, ...]  # what Superset flashed (a refused password: "Invalid login. Please try again.")
+    seconds: float
+
+    @property
+    def back_to_login(self) -> bool:
+        """Sent back to the login page: how Flask-AppBuilder refuses a login."""
+        return self.location is not None and urlsplit(self.location).path.rstrip("/").endswith("/login")
+
+
+_CSRF_INPUT = re.compile(r'<input\b[^>]*\bname="csrf_token"[^>]*>', re.IGNORECASE)
+_VALUE = re.compile(r'\bvalue="([^"]*)"')
+
+
+def form_login(base_url: str, username: str, password: str, timeout: float = 30) -> FormLogin:
+    """Log in through the login form as a browser does: GET /login/, take the hidden csrf_token
+    input, POST the form. Raises SupersetApiError when the login page itself is not served."""
+    base = base_url if base_url.endswith("/") else base_url + "/"
+    started = time.monotonic()
+    with requests.Session() as http:
+        page = http.get(base + "login/", timeout=timeout)
+        if page.status_code != 200:
+            raise _error_of("GET /login/", page)
+        field = _CSRF_INPUT.search(page.text)
+        value = _VALUE.search(field.group(0)) if field else None
+        if value is None:
+            raise SupersetApiError("GET /login/", page.status_code, "the login page has no csrf_token input")
+        answer = http.post(
+            base + "login/",
+            data={"username": username, "password": password, "csrf_token": html.unescape(value.group(1))},
+            headers={"Referer": base + "login/"},
+            allow_redirects=False,
+            timeout=timeout,
+        )
+        logged_in = False
+        if answer.is_redirect:
+            me = http.get(base + "api/v1/me/", timeout=timeout)
+            logged_in = me.status_code == 200 and me.json().get("result", {}).get("username") == username
+        return FormLogin(
+            answer.status_code,
+            answer.headers.get("Location"),
+            logged_in,
+            _flashed(answer.cookies.get("session")),
+            time.monotonic() - started,
+        )
+
+
+def _flashed(cookie: str | None) -> tuple[str, ...]:
+    """The messages Flask keeps in its session cookie for the next page (Superset 6.1's React login page
+    does not render them into the HTML). The cookie is signed, not encrypted: its payload is readable."""
+    if not cookie:
+        return ()
+    compressed = cookie.startswith(".")
+    payload = cookie.lstrip(".").split(".", 1)[0]
+    try:
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        session = json.loads(zlib.decompress(raw) if compressed else raw)
+    except (binascii.Error, zlib.error, ValueError):
+        return ()
+    flashes = session.get("_flashes", []) if isinstance(session, dict) else []
+    # Flask's tagged JSON stores each (category, message) tuple as {" t": [category, message]}.
+    pairs = [f.get(" t", f) if isinstance(f, dict) else f for f in flashes]
+    return tuple(str(p[-1]) for p in pairs if isinstance(p, list) and p)
 
 
 def new_client_id() -> str:

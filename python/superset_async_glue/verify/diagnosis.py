@@ -28,6 +28,8 @@ TIME_LIMIT = "time-limit-not-enforced"
 REDIS_UNREACHABLE = "redis-unreachable"
 REDIS_ROLES_SHARED = "redis-roles-shared"
 WEB_DOWN = "web-down"
+FORM_LOGIN_BROKEN = "form-login-broken"
+ADMIN_LOGIN_REFUSED = "admin-login-refused"
 CONFIG_BROKEN = "config-broken"
 SERVICE_DOWN = "service-down"
 UNKNOWN = "unrecognised"
@@ -110,6 +112,20 @@ MODES: dict[str, FailureMode] = {
     WEB_DOWN: FailureMode(
         "the web server does not answer /health",
         "start it (NixOS: systemctl start superset-async-web; local: superset-async up) and read its log",
+    ),
+    FORM_LOGIN_BROKEN: FailureMode(
+        "the login form answers HTTP 500 (Internal server error): nobody can log in with a browser, and every "
+        "other WTForms form POST fails too (the REST API login still works)",
+        "the known cause is wtforms-json 0.3.4 with WTForms 3 (the web's log shows `process() got an unexpected "
+        "keyword argument 'extra_filters'`): install the locked wtforms-json==0.3.5 (python/lock/requirements.txt) "
+        "into the web's environment and restart web; another traceback in the web's log names another cause",
+    ),
+    ADMIN_LOGIN_REFUSED: FailureMode(
+        'Superset refuses the admin\'s login ("Invalid login. Please try again."): admin.password_file does not '
+        "hold admin.username's password",
+        "bootstrap sets the password only when it creates the user and leaves an existing user's as it is: write "
+        "the admin's current password to admin.password_file, or reset it (superset fab reset-password "
+        "--username USER, with SUPERSET_CONFIG_PATH set) to the file's",
     ),
     CONFIG_BROKEN: FailureMode(
         "superset_config.py does not load the way Superset loads it",

@@ -1,6 +1,10 @@
-"""Check 9: what a user does. Log in as the admin, run an async SQL Lab query (runAsync) on every
-database the settings mark allow_run_async, fetch its results; with GAQ on, one async chart-data
+"""Check 9: what a user does. Log in as the admin through the login form (GET /login/, its CSRF token,
+POST /login/, as a browser does) and through the REST API, run an async SQL Lab query (runAsync) on
+every database the settings mark allow_run_async, fetch its results; with GAQ on, one async chart-data
 round trip (POST /api/v1/chart/data -> 202, /api/v1/async_event/ until done, then the result_url).
+
+The REST API login does not touch the WTForms login form, so the form is tried on its own: with
+wtforms-json 0.3.4 under WTForms 3 it answers 500 while every API call works (field notes).
 
 A query that stays 'pending' is explained rather than waited on: no worker answering means nobody
 consumes it; a worker that ran its task while the web's row stayed pending means the two use
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import requests
 
@@ -20,13 +24,14 @@ from ..secret_io import SecretFileError, read_secret
 from ..settings import Database
 from . import diagnosis as dx
 from .celery_checks import WorkerSurvey, sqllab_tasks, task_outcome
-from .client import ASYNC_WORKERS_ISSUE, TERMINAL, SupersetApiError, SupersetClient
+from .client import ASYNC_WORKERS_ISSUE, TERMINAL, SupersetApiError, SupersetClient, form_login
 from .model import Outcome, failed, passed, skipped
 from .services import PlatformView
 from .target import Target
 
 PENDING_GRACE = 2.0  # seconds a query may stay pending before verify asks the workers about it
 FINISHED_GRACE = 2.0  # seconds between the worker finishing the task and the web's row showing it
+LOGIN_REMEDY = "start the web and check admin.username/password_file (bootstrap creates the admin)"
 
 
 @dataclass(frozen=True)
@@ -55,28 +60,32 @@ def check_end_to_end(  # noqa: PLR0911 - one return per verdict reads best
         return skipped("no database in the settings has allow_run_async: no async query to run")
     if settings.admin.password_file is None:
         return skipped("admin.password_file is not set: verify cannot log in")
+    username = settings.admin.username
     try:
         password = read_secret("admin.password_file", settings.admin.password_file)
-        client = SupersetClient(web_url(settings), settings.admin.username, password, timeout=30)
-    except (SecretFileError, SupersetApiError, requests.RequestException) as err:
+    except SecretFileError as err:
+        return failed(f"cannot log in as {username!r}: {err}", LOGIN_REMEDY, (dx.UNKNOWN,))
+    form = form_login_step(web_url(settings), username, password)
+    try:
+        client = SupersetClient(web_url(settings), username, password, timeout=30)
+    except (SupersetApiError, requests.RequestException) as err:
+        modes = tuple(dict.fromkeys((*form.modes, _api_login_mode(err))))
         return failed(
-            f"cannot log in as {settings.admin.username!r}: {err}",
-            "start the web and check admin.username/password_file (bootstrap creates the admin)",
-            (dx.WEB_DOWN,) if isinstance(err, requests.RequestException) else (dx.UNKNOWN,),
+            f"{form.name}: {form.text}; REST API login: {err}",
+            LOGIN_REMEDY if modes[0] == dx.UNKNOWN else _remedy(modes),
+            modes,
+            steps=[_detail(form)],
         )
-    steps = [run_query(target, client, db, survey) for db in databases]
+    if not form.ok:
+        form = replace(form, text=f"{form.text} (the REST API login works)")
+    steps = [form, *(run_query(target, client, db, survey) for db in databases)]
     first_ok = next((s for s in steps if s.ok and s.query_id is not None), None)
     if settings.global_async_queries.enabled:
         if first_ok is not None and first_ok.query_id is not None:
             steps.append(gaq_round_trip(client, first_ok.query_id, options.query_timeout))
         else:
             steps.append(Step("GAQ chart data", False, 0.0, "not tried: no async query succeeded to chart from"))
-    details = {
-        "steps": [
-            {"name": s.name, "ok": s.ok, "seconds": round(s.seconds, 3), "text": s.text, "query_id": s.query_id}
-            for s in steps
-        ]
-    }
+    details = {"steps": [_detail(s) for s in steps]}
     bad = [s for s in steps if not s.ok]
     text = "; ".join(f"{s.name}: {s.text}" for s in (bad or steps))
     if bad:
@@ -87,6 +96,50 @@ def check_end_to_end(  # noqa: PLR0911 - one return per verdict reads best
 
 def _remedy(modes: tuple[str, ...]) -> str:
     return dx.MODES[modes[0]].fix
+
+
+def _api_login_mode(err: SupersetApiError | requests.RequestException) -> str:
+    if isinstance(err, requests.RequestException):
+        return dx.WEB_DOWN
+    return dx.ADMIN_LOGIN_REFUSED if err.status == 401 else dx.UNKNOWN  # 401 "Not authorized": wrong password
+
+
+def _detail(step: Step) -> dict[str, object]:
+    return {
+        "name": step.name,
+        "ok": step.ok,
+        "seconds": round(step.seconds, 3),
+        "text": step.text,
+        "query_id": step.query_id,
+    }
+
+
+def form_login_step(base_url: str, username: str, password: str) -> Step:
+    """The browser's login: the form with its CSRF token must log the admin in (a session cookie)."""
+    name = "form login"
+    started = time.monotonic()
+    try:
+        answer = form_login(base_url, username, password, timeout=30)
+    except requests.RequestException as err:
+        return Step(name, False, time.monotonic() - started, f"the login page cannot be reached: {err}", (dx.WEB_DOWN,))
+    except SupersetApiError as err:
+        return Step(name, False, time.monotonic() - started, str(err), (dx.UNKNOWN,))
+    said = f' (Superset says "{"; ".join(answer.messages)}")' if answer.messages else ""
+    if answer.logged_in:
+        text = f"POST /login/ with its CSRF token -> {answer.status} to {answer.location}, logged in as {username!r}"
+        return Step(name, True, answer.seconds, f"{text} in {answer.seconds:.2f}s")
+    if answer.status >= 500:
+        text = (
+            f"POST /login/ (username, password, CSRF token) answered HTTP {answer.status}: the login form is "
+            "broken, no browser can log in"
+        )
+        return Step(name, False, answer.seconds, text, (dx.FORM_LOGIN_BROKEN,))
+    if answer.back_to_login and any("Invalid login" in m for m in answer.messages):
+        text = f"the login form refused the password in admin.password_file for {username!r}{said}"
+        return Step(name, False, answer.seconds, text, (dx.ADMIN_LOGIN_REFUSED,))
+    where = f" to {answer.location}" if answer.location else ""
+    text = f"POST /login/ answered {answer.status}{where}{said}, and the session is not logged in"
+    return Step(name, False, answer.seconds, text, (dx.UNKNOWN,))
 
 
 def run_query(target: Target, client: SupersetClient, db: Database, survey: Callable[[], WorkerSurvey]) -> Step:
