@@ -1,8 +1,10 @@
 """Settings -> superset_config.py, byte for byte reproducible.
 
-The rendered module is self-contained (it imports only what Superset's environment has) so that
-it can be built into the Nix store at build time. It holds no secret: each is read from its file
-when Superset imports the module, preferring systemd's $CREDENTIALS_DIRECTORY.
+The rendered module imports only what Superset's environment has, so that it can be built into the
+Nix store at build time. One piece of the glue itself is imported, late, by its FLASK_APP_MUTATOR:
+the SQL Lab pending watchdog (sqllab_watchdog.py), which the runner's virtualenv and the Nix
+package install next to Superset. It holds no secret: each is read from its file when Superset
+imports the module, preferring systemd's $CREDENTIALS_DIRECTORY.
 """
 
 from __future__ import annotations
@@ -214,6 +216,8 @@ def render_config(settings: Settings) -> str:
         _assign("SQLLAB_ASYNC_TIME_LIMIT_SEC", s.sql_lab.async_time_limit_seconds),
         _assign("SUPERSET_WEBSERVER_TIMEOUT", s.web.timeout_seconds),
         "",
+        _watchdog_section(s),
+        "",
         "# Caches and results (Redis DB per role: "
         + ", ".join(f"{role} {getattr(dbs, role)}" for role in type(dbs).model_fields)
         + ")",
@@ -247,6 +251,27 @@ def render_config(settings: Settings) -> str:
     if s.extra_config.strip():
         parts += ["", "# extra_config from the settings (verbatim)", s.extra_config.rstrip("\n")]
     return "\n".join(parts).rstrip("\n") + "\n"
+
+
+def _watchdog_section(s: Settings) -> str:
+    # A user's FLASK_APP_MUTATOR in extra_config replaces this one (docs/settings.md says so).
+    return "\n".join(
+        [
+            "# SQL Lab pending watchdog (sql_lab.pending_timeout_seconds): in each web process, async queries",
+            "# pending longer than this while no Celery worker answers a ping end failed, not pending forever.",
+            _assign("SUPERSET_ASYNC_SQLLAB_PENDING_TIMEOUT_SECONDS", s.sql_lab.pending_timeout_seconds),
+            "",
+            "",
+            "def FLASK_APP_MUTATOR(app):",
+            "    try:",
+            "        from superset_async_glue.sqllab_watchdog import install",
+            "    except ImportError as err:  # Superset still runs; only the watchdog is missing",
+            "        app.logger.error('superset-async: SQL Lab pending watchdog not installed: %s', err)",
+            "        return",
+            "    install(app, SUPERSET_ASYNC_SQLLAB_PENDING_TIMEOUT_SECONDS)",
+            "",
+        ]
+    )
 
 
 def _gaq_section(s: Settings) -> str:

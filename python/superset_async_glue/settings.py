@@ -233,6 +233,16 @@ class SQLLab(Model):
     )
     backend_persistence: bool = Field(True, description="Feature flag SQLLAB_BACKEND_PERSISTENCE.")
     results_timeout_seconds: Seconds = Field(86400, description="How long async results stay in Redis.")
+    pending_timeout_seconds: int = Field(
+        30,
+        ge=5,
+        le=3600,
+        description=(
+            "Seconds (5-3600) an async SQL Lab query may stay pending while no Celery worker answers a "
+            "ping; then the web fails it ('No Celery worker picked up this query ...') at most 6 s later. "
+            "A busy worker leaves it pending."
+        ),
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SQLLab:

@@ -1,0 +1,146 @@
+"""sql_lab.pending_timeout_seconds: an async query no Celery worker picks up ends failed, with the fix.
+
+The seed's "pending forever" (broker up, no worker): the web's pending watchdog must fail the query
+within timeout + sweep interval + ping, with a message a person can act on, where SQL Lab's UI
+reads it (updated_since: changed_on, extra.errors). A worker that is alive but busy must leave the
+query pending, and it then runs. One private stack, with a 10 s timeout and a single worker child.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fixtures.common import SettingsFactory, run_cli
+from fixtures.stack import Stack, start_stack
+from fixtures.superset_api import SupersetClient
+from pydantic import ValidationError
+from superset_async_glue.loading import load_settings
+from superset_async_glue.runner import procfs
+from superset_async_glue.runner.readiness import worker_ping
+from superset_async_glue.settings import Settings
+from superset_async_glue.sqllab_watchdog import FAILURE_PREFIX, bound_seconds
+
+TIMEOUT = 10
+BOUND = bound_seconds(TIMEOUT)  # 16 s: timeout, one 5 s sweep interval, the 1 s ping
+MARGIN = 3.0  # polling, SQLite commit, a loaded 2-core machine
+# Superset's SQL Lab on ClickHouse 18: sleep() takes at most 3 s per block, so one block per row.
+BLOCKER_SECONDS = 24  # longer than BOUND + MARGIN, so the queued query outlives the sweep's bound
+BLOCKER_SQL = "SELECT count() AS n FROM (SELECT sleep(3) FROM numbers(8) SETTINGS max_block_size=1)"
+
+
+# -- the rendered config (fast) --------------------------------------------------------------------
+
+
+def test_setting_range_and_default() -> None:
+    base: dict[str, Any] = {"secret_key_file": "/run/k", "global_async_queries": {"jwt_secret_file": "/run/j"}}
+    assert Settings.model_validate(base).sql_lab.pending_timeout_seconds == 30
+    for bad in (4, 3601):
+        with pytest.raises(ValidationError, match="pending_timeout_seconds"):
+            Settings.model_validate({**base, "sql_lab": {"pending_timeout_seconds": bad}})
+
+
+def test_rendered_config_installs_the_watchdog_in_the_app(make_settings: SettingsFactory, tmp_path: Path) -> None:
+    config = tmp_path / "superset_config.py"
+    settings = make_settings({"sql_lab": {"pending_timeout_seconds": TIMEOUT}})
+    assert run_cli("render", "--settings", str(settings), "--output", str(config)).code == 0
+    assert f"SUPERSET_ASYNC_SQLLAB_PENDING_TIMEOUT_SECONDS = {TIMEOUT}\n" in config.read_text()
+    # The rendered FLASK_APP_MUTATOR, run on a Flask app in the stack's interpreter: the watchdog is
+    # attached with the setting's timeout and waits for the first request (no thread yet).
+    code = (
+        "import importlib.util, json, threading\n"
+        "from flask import Flask\n"
+        f"spec = importlib.util.spec_from_file_location('superset_config', {str(config)!r})\n"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+        "app = Flask('probe'); m.FLASK_APP_MUTATOR(app)\n"
+        "w = app.extensions['superset_async_pending_watchdog']\n"
+        "names = [t.name for t in threading.enumerate()]\n"
+        "print(json.dumps({'timeout': w.timeout_seconds, 'hooked': w.ensure_running in app.before_request_funcs[None],"
+        " 'threads': names}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = json.loads(proc.stdout.splitlines()[-1])
+    assert (seen["timeout"], seen["hooked"]) == (TIMEOUT, True)
+    assert "superset-async-pending-watchdog" not in seen["threads"]
+
+
+# -- a real stack ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def watchdog_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    overrides = {"sql_lab": {"pending_timeout_seconds": TIMEOUT}, "worker": {"concurrency": 1}}
+    with start_stack(tmp_path_factory.mktemp("watchdog"), overrides) as stack:
+        yield stack
+
+
+def client_of(stack: Stack) -> tuple[SupersetClient, int]:
+    client = SupersetClient(stack.web_url, stack.admin_username, stack.admin_password())
+    return client, client.database_id(stack.clickhouse_database_name)
+
+
+def wait_status(client: SupersetClient, query_id: int, wanted: set[str], timeout: float) -> tuple[str, float]:
+    """Poll until the query reaches one of `wanted`: (status, seconds waited)."""
+    start = time.monotonic()
+    while True:
+        status = str(client.query(query_id)["status"])
+        if status in wanted or time.monotonic() - start > timeout:
+            return status, time.monotonic() - start
+        time.sleep(0.2)
+
+
+def test_a_busy_worker_leaves_queued_queries_pending_and_they_run(watchdog_stack: Stack) -> None:
+    settings = load_settings(watchdog_stack.settings_path)
+    assert worker_ping(settings), "this test needs the stack's worker alive (it runs before the kill test)"
+    client, database_id = client_of(watchdog_stack)
+    blocker = client.submit_async(database_id, BLOCKER_SQL)
+    assert wait_status(client, blocker.query_id, {"running"}, 30)[0] == "running"
+    queued = client.submit_async(database_id, "SELECT 42 AS answer")
+    # The only worker child is busy: the query waits on the broker past the watchdog's bound, and
+    # the worker answers every ping, so it must never be failed.
+    deadline = queued.started + BOUND + MARGIN
+    while time.monotonic() < deadline:
+        status = client.query(queued.query_id)["status"]
+        assert status == "pending", f"query {queued.query_id} became {status!r} while the worker was busy"
+        time.sleep(0.5)
+    status, _ = wait_status(client, queued.query_id, {"success", "failed"}, BLOCKER_SECONDS + 30)
+    assert status == "success", client.query(queued.query_id).get("error_message")
+    assert client.query(blocker.query_id)["status"] == "success"
+
+
+def test_no_worker_fails_the_query_within_the_bound_with_the_fix(watchdog_stack: Stack) -> None:
+    settings = load_settings(watchdog_stack.settings_path)
+    worker = watchdog_stack.stack_json()["processes"]["worker"]
+    procfs.signal_group(worker["pgid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while procfs.group_members(worker["pgid"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not procfs.group_members(worker["pgid"]), "the worker's process group outlived SIGKILL"
+    assert worker_ping(settings) == []
+
+    client, database_id = client_of(watchdog_stack)
+    since_ms = int(time.time() * 1000)
+    submitted = client.submit_async(database_id, "SELECT 7 AS seven")
+    status, _ = wait_status(client, submitted.query_id, {"failed", "success"}, BOUND + 30)
+    waited = time.monotonic() - submitted.started  # from before the submit, as a person counts
+    print(f"\nno worker: query {submitted.query_id} {status} after {waited:.1f}s (bound {BOUND:.0f}s)")
+    assert status == "failed"
+    assert TIMEOUT <= waited <= BOUND + MARGIN, f"failed after {waited:.1f}s, outside [{TIMEOUT}, {BOUND + MARGIN}]"
+    message = str(client.query(submitted.query_id)["error_message"])
+    assert message.startswith(FAILURE_PREFIX), message
+    assert "systemctl start superset-async-worker" in message and "superset-async up" in message
+
+    # What SQL Lab's UI polls: the row comes back as changed, failed, with the error in extra.errors.
+    rows = client.get("api/v1/query/updated_since", q=f"(last_updated_ms:{since_ms})")["result"]
+    row = next(r for r in rows if r["queryId"] == submitted.query_id)
+    assert (row["state"], row["errorMessage"]) == ("failed", message)
+    assert [e["message"] for e in row["extra"]["errors"]] == [message]
+    assert row["endDttm"] is not None
