@@ -5,4 +5,5 @@ pytest_plugins = [
     "fixtures.redis_server",
     "fixtures.stack",
     "fixtures.verify_faults",
+    "fixtures.browser",
 ]
