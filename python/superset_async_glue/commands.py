@@ -43,11 +43,18 @@ def web_bind(settings: Settings) -> str:
 
 
 def role_command(role: Role, settings: Settings, config_path: Path, bin_dir: Path) -> RoleCommand:
-    """The command for `role`, with programs taken from `bin_dir` (a virtualenv's or the Nix env's bin)."""
+    """The command for `role`, with programs taken from `bin_dir` (a virtualenv's or the Nix env's bin).
+
+    Each program script is run by the environment's own interpreter rather than through its `#!`
+    line, which names the path the environment was built at: a container or another mount of the
+    same environment then runs it too. The process's command line is the same either way.
+    """
     env = role_environment(settings, config_path)
+    python = str(bin_dir / "python")
     if role == "web":
         w = settings.web
         argv = [
+            python,
             str(bin_dir / "gunicorn"),
             f"--bind={web_bind(settings)}",
             f"--workers={w.workers}",
@@ -64,6 +71,7 @@ def role_command(role: Role, settings: Settings, config_path: Path, bin_dir: Pat
     elif role == "worker":
         k = settings.worker
         argv = [
+            python,
             str(bin_dir / "celery"),
             CELERY_APP,
             "worker",
@@ -80,6 +88,7 @@ def role_command(role: Role, settings: Settings, config_path: Path, bin_dir: Pat
         argv += k.extra_args
     else:
         argv = [
+            python,
             str(bin_dir / "celery"),
             CELERY_APP,
             "beat",

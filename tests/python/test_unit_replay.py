@@ -329,7 +329,7 @@ def test_units_run_exactly_the_glue_command_lines(replay: Replay) -> None:
         ]
         expected = role_command(role, settings, replay.config_file, BIN)
         # After `superset-async exec`, the process IS the role's program: python <script> <args...>
-        cmdline = Path(f"/proc/{replay.processes[role].pid}/cmdline").read_bytes().decode().split("\0")[1:-1]
+        cmdline = Path(f"/proc/{replay.processes[role].pid}/cmdline").read_bytes().decode().split("\0")[:-1]
         assert cmdline == list(expected.argv), role
         env = procfs.environ(replay.processes[role].pid) or {}
         assert {k: env[k] for k in expected.env} == expected.env, role

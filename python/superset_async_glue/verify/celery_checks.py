@@ -13,6 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..runner import procfs
 from . import diagnosis as dx
@@ -59,6 +60,9 @@ class WorkerSurvey:
         return [w.name for w in self.workers]
 
 
+UNKNOWN_DB = -1  # a worker's `inspect conf` drops a socket URL's query, and with it the DB
+
+
 def _redis_identity(url: str | None) -> tuple[str, int] | None:
     if not url:
         return None
@@ -66,16 +70,29 @@ def _redis_identity(url: str | None) -> tuple[str, int] | None:
 
     parts = url_to_parts(url)
     if parts.scheme.endswith("socket") or parts.scheme == "unix":
-        server = f"unix:{parts.path or parts.hostname}"
-        match = re.search(r"(?:virtual_host|db)=(\d+)", url)
-        return server, int(match.group(1)) if match else 0
+        # kombu's parts drop the path's leading "/"; the URL's own path keeps it.
+        split = urlsplit(url)
+        match = re.search(r"(?:virtual_host|db)=(\d+)", split.query)
+        return f"unix:{split.path}", int(match.group(1)) if match else UNKNOWN_DB
     host = parts.hostname or "localhost"
     host = "127.0.0.1" if host == "localhost" else host
     vhost = (parts.path or "0").strip("/") or "0"
     return f"{host}:{parts.port or 6379}", int(vhost) if vhost.isdigit() else 0
 
 
+def same_redis(a: tuple[str, int] | None, b: tuple[str, int] | None) -> bool:
+    """Same server and DB; a DB a worker does not report (UNKNOWN_DB) matches any."""
+    if a is None or b is None:
+        return a is b
+    return a == b or (a[0] == b[0] and UNKNOWN_DB in (a[1], b[1]))
+
+
 def _stats_identity(broker: dict[str, Any]) -> tuple[str, int]:
+    hostname = str(broker.get("hostname") or "")
+    if "://" in hostname:  # a socket transport: kombu reports the whole URL as the hostname
+        found = _redis_identity(hostname)
+        if found is not None:
+            return found
     kwargs = {
         "host": broker.get("hostname"),
         "port": broker.get("port") or 6379,
@@ -234,7 +251,7 @@ def check_workers(target: Target, survey: WorkerSurvey, web_config: str | None) 
             problems.append(
                 (f"{w.name} has no {SQLLAB_TASK} (celery.imports lacks superset.sql_lab?)", dx.QUEUE_NOT_CONSUMED)
             )
-        if w.broker and w.broker != survey.broker:
+        if w.broker and not same_redis(w.broker, survey.broker):
             problems.append(
                 (
                     f"{w.name} uses broker {w.broker[0]}/{w.broker[1]}, the web {survey.broker[0]}/{survey.broker[1]}",
@@ -280,7 +297,7 @@ def check_worker_redis(target: Target, survey: WorkerSurvey) -> Outcome:
             (dx.RESULTS_BACKEND_MISSING,),
         )
     ours = _redis_identity(view.result_backend)
-    elsewhere = [w for w in survey.workers if w.result_backend and w.result_backend != ours]
+    elsewhere = [w for w in survey.workers if w.result_backend and not same_redis(w.result_backend, ours)]
     app = bare_app(view)
     nonce = uuid.uuid4().hex
     started = time.monotonic()

@@ -1,0 +1,81 @@
+# A VM test (tests/nixos/<name>.nix) prepared for the systemd-nspawn harness
+# (tests/python/fixtures/nspawn.py): each node evaluated with the offline stubs plus
+# ../stubs/test-nodes.nix, its units built with the /bin/sh builders, and the test's testScript
+# rendered with those nodes -- the very script the NixOS test driver would run.
+#
+# The Superset environment cannot be built here, so `superset-async` is the checkout's .venv (made
+# from Debian's /usr/bin/python3 by scripts/setup): the container binds the checkout at
+# /srv/superset-async; Nix builds (the rendered config) run on the host, from `checkout`.
+#
+#   nix-build tests/nix/harness/node.nix --argstr test single-host --argstr checkout "$PWD" -A machine
+{
+  test,
+  checkout,
+  lib ? (import ../nixpkgs-lib.nix { }).lib,
+  system ? builtins.currentSystem,
+}:
+
+let
+  h = import ../eval.nix { inherit lib system; };
+  glue = h.pkgs.writeShellScriptBin "superset-async" ''
+    for root in /srv/superset-async ${lib.escapeShellArg checkout}; do
+      [ -x "$root/.venv/bin/python" ] && break
+    done
+    export PYTHONPATH="$root/python''${PYTHONPATH:+:$PYTHONPATH}"
+    exec "$root/.venv/bin/python" -c 'import sys; from superset_async_glue.cli import main; sys.argv[0] = "superset-async"; sys.exit(main())' "$@"
+  '';
+  pkgs = h.pkgs // {
+    superset-async = glue;
+    openssl = h.pkgs.runCommand "openssl-host" { } ''mkdir -p $out/bin; ln -s "$(command -v openssl)" $out/bin/openssl'';
+    postgresql = h.pkgs.runCommand "postgresql-host" { } ''mkdir -p $out/bin; ln -s "$(command -v psql || echo /usr/bin/psql)" $out/bin/psql'';
+  };
+  spec = import (../../nixos + "/${test}.nix") { module = ../../../nix/modules/superset-async; };
+  evalNode =
+    node:
+    (h.evalConfig {
+      inherit pkgs;
+      modules = [
+        node
+        ../stubs/test-nodes.nix
+        { services.superset-async.package = glue; }
+      ];
+    }).config;
+  nodes = lib.mapAttrs (_: evalNode) spec.nodes;
+
+  # systemd-sysusers lines for the container's empty /etc: every declared user and group.
+  sysusers =
+    cfg:
+    lib.concatStrings (
+      lib.mapAttrsToList (name: _: "g ${name} -\n") cfg.users.groups
+      ++ lib.mapAttrsToList (
+        name: u: "u ${name} -:${u.group} ${builtins.toJSON (if u.description == "" then name else u.description)} ${u.home}\n"
+      ) cfg.users.users
+    );
+in
+lib.mapAttrs (
+  name: cfg:
+  pkgs.runCommand "harness-${name}"
+    {
+      testScript = if builtins.isFunction spec.testScript then spec.testScript { inherit nodes; } else spec.testScript;
+      sysusers = sysusers cfg;
+      passAsFile = [
+        "testScript"
+        "sysusers"
+      ];
+    }
+    ''
+      mkdir -p $out
+      ln -s ${cfg.system.build.toplevel} $out/toplevel
+      ln -s ${
+        pkgs.symlinkJoin {
+          name = "system-path";
+          paths = cfg.environment.systemPackages;
+        }
+      } $out/sw
+      cp "$testScriptPath" $out/test-script.py
+      cp "$sysusersPath" $out/sysusers.conf
+    ''
+) nodes
+// {
+  __names = lib.attrNames nodes;
+}
