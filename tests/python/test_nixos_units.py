@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from fixtures.common import REPO
 from fixtures.nixos_driver import Machine, script_globals
-from fixtures.nspawn import Container, boot, build_nodes
+from fixtures.nspawn import Container, NodeNetwork, boot, build_nodes
 
 ARTEFACTS = Path(os.environ.get("SUPERSET_ASYNC_ARTIFACTS", REPO / ".artifacts")) / "nixos"
 
@@ -40,9 +40,12 @@ def run_vm_test(test: str, tmp_path: Path, log_file: Path) -> None:
             out.write(f"[{time.monotonic() - started:7.1f}s] {line}\n")
 
     containers: dict[str, Container] = {}
+    network = NodeNetwork(f"{os.getpid()}", sorted(nodes)) if len(nodes) > 1 else None
     try:
+        if network:
+            network.create()
         for name, node in nodes.items():
-            containers[name] = boot(node, tmp_path / name)
+            containers[name] = boot(node, tmp_path / name, network)
         machines = {name: Machine(c, log) for name, c in containers.items()}
         script = next(iter(nodes.values())).test_script
         try:
@@ -61,7 +64,15 @@ def run_vm_test(test: str, tmp_path: Path, log_file: Path) -> None:
     finally:
         for c in containers.values():
             c.stop()
+        if network:
+            network.remove()
 
 
 def test_single_host_vm_test_script_runs_unchanged_under_systemd(tmp_path: Path, log_file: Path) -> None:
     run_vm_test("single-host", tmp_path, log_file)
+
+
+def test_scale_out_vm_test_script_runs_on_two_containers_joined_by_a_test_network(
+    tmp_path: Path, log_file: Path
+) -> None:
+    run_vm_test("scale-out", tmp_path, log_file)
