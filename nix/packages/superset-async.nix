@@ -68,7 +68,8 @@ stdenv.mkDerivation {
     buildPython
     autoPatchelfHook
   ];
-  # manylinux wheels link against these; autoPatchelfHook points them at the store.
+  # manylinux wheels link against these; autoPatchelfHook points them at the store. Keep in sync with
+  # LIBRARIES in tests/python/test_package_libs.py, which checks every wheel's DT_NEEDED against both.
   buildInputs = [
     stdenv.cc.cc.lib
     zlib
