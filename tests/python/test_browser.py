@@ -9,8 +9,10 @@ workers stopped. Screenshots of every step: .artifacts/browser/<test>/ (fixtures
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fixtures.browser import (
     PENDING_TIMEOUT,
     Browser,
@@ -18,6 +20,7 @@ from fixtures.browser import (
     CitiesDashboard,
     FaultStack,
     SqlLab,
+    find_binaries,
 )
 from fixtures.stack import Stack
 from superset_async_glue.runner.demo import DEMO_ROWS
@@ -65,6 +68,14 @@ def assert_ran_on_the_worker(stack: Stack, sql: str) -> dict[str, Any]:
     worker_log = (stack.state_dir / "logs" / "worker.log").read_text(errors="replace")
     assert stored in worker_log, f"the worker log does not show {stored!r}"
     return query
+
+
+def test_a_missing_chromium_or_chromedriver_fails_with_the_setup_hint(tmp_path: Path) -> None:
+    with pytest.raises(pytest.fail.Exception, match=r"chromium, chromedriver not installed: run scripts/setup"):
+        find_binaries(search=str(tmp_path))
+    (tmp_path / "chromium").symlink_to(find_binaries()[0])
+    with pytest.raises(pytest.fail.Exception, match=r"^chromedriver not installed: .*chromium-driver"):
+        find_binaries(search=str(tmp_path))
 
 
 # -- the shared stack ------------------------------------------------------------------------------
