@@ -27,6 +27,13 @@
         };
         nixosModules.default = self.nixosModules.superset-async;
 
+        # `nix flake init -t <this flake>`: a NixOS host flake using nixosModules.default.
+        templates.default = {
+          path = ./templates/default;
+          description = "A NixOS host running Superset's async query stack (secrets as *File options)";
+          welcomeText = "Read README.md: hardware-configuration.nix, the secret files, then nixos-rebuild switch.";
+        };
+
         packages = eachSystem (pkgs: {
           superset-async = pkgs.callPackage ./nix/packages/superset-async.nix { };
           superset-async-glue = pkgs.callPackage ./nix/packages/superset-async-glue.nix { };

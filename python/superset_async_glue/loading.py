@@ -35,9 +35,22 @@ def parse_settings(text: str, source: str = "settings") -> Settings:
         raise SettingsError(source, [SettingProblem("settings", "expected a JSON object at the top level")])
     data.pop("$schema", None)  # editors' schema hint; not a setting
     try:
-        return Settings.model_validate(data)
+        return Settings.model_validate(without_comments(data))
     except ValidationError as err:
         raise SettingsError(source, [_problem(e) for e in err.errors()]) from err
+
+
+COMMENT_PREFIX = "//"
+
+
+def without_comments(value: Any) -> Any:
+    """`value` without the keys that start with "//" (JSON has no comments; a settings file may carry
+    them as `"//": "why"` entries in any object, as the examples and `init-settings` do)."""
+    if isinstance(value, dict):
+        return {k: without_comments(v) for k, v in value.items() if not str(k).startswith(COMMENT_PREFIX)}
+    if isinstance(value, list):
+        return [without_comments(v) for v in value]
+    return value
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

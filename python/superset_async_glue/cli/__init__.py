@@ -9,6 +9,7 @@ import click
 from ..errors import GlueError
 from .bootstrap_cmd import bootstrap
 from .exec_cmd import exec_role
+from .init_cmd import init_settings
 from .runner_cmds import down_cmd, status_cmd, up_cmd
 from .settings_cmds import check, render, schema, settings_doc
 from .verify_cmd import verify
@@ -20,7 +21,19 @@ def cli() -> None:
     """Configure, run and verify Apache Superset's async query stack."""
 
 
-for command in (render, check, schema, settings_doc, exec_role, bootstrap, up_cmd, down_cmd, status_cmd, verify):
+for command in (
+    init_settings,
+    render,
+    check,
+    schema,
+    settings_doc,
+    exec_role,
+    bootstrap,
+    up_cmd,
+    down_cmd,
+    status_cmd,
+    verify,
+):
     cli.add_command(command)
 
 

@@ -1,0 +1,20 @@
+# The web host of a scaled-out stack: init, web and beat (exactly one beat per stack); its SQL Lab
+# queries run on the worker hosts (worker.externalPool tells the module they exist).
+#
+#   imports = [ inputs.superset-async.nixosModules.default ./scale-out-web.nix ];
+{
+  imports = [ ./scale-out-common.nix ];
+  services.superset-async = {
+    adminPasswordFile = "/run/keys/superset-async/admin_password";
+    web.listenAddress = "0.0.0.0";
+    openFirewall = true;
+    worker = {
+      enable = false;
+      externalPool = true;
+    };
+    databases."ClickHouse" = {
+      uri = "clickhousedb://superset@clickhouse.internal:8123/default";
+      passwordFile = "/run/keys/superset-async/clickhouse_password";
+    };
+  };
+}

@@ -1,0 +1,91 @@
+"""Starting points a user copies: examples/settings/*.json, `init-settings`, and one of them run for real.
+
+The NixOS examples and the flake template are evaluated by tests/nix/cases/examples.nix.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from fixtures.common import REPO, free_port, run_cli
+from fixtures.stack import require_servers
+from superset_async_glue.loading import parse_settings
+from superset_async_glue.profiles import PROFILES, starting_settings
+from superset_async_glue.verify.client import SupersetClient
+
+EXAMPLES = REPO / "examples" / "settings"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_example_settings_are_the_profiles_and_check_and_render(profile: str, tmp_path: Path) -> None:
+    path = EXAMPLES / f"{profile}.json"
+    expected = starting_settings(profile, "/run/keys/superset-async", "/var/lib/superset-async")  # type: ignore[arg-type]
+    assert json.loads(path.read_text()) == expected, (
+        f"{path} is stale: regenerate it from superset_async_glue/profiles.py (see docs/getting-started.md)"
+    )
+    checked = run_cli("check", "--skip-secret-files", "--settings", str(path))
+    assert checked.code == 0, checked.stderr
+    rendered = run_cli("render", "--settings", str(path), "--output", str(tmp_path / "superset_config.py"))
+    assert rendered.code == 0, rendered.stderr
+    assert "CELERY_CONFIG" in (tmp_path / "superset_config.py").read_text()
+
+
+def test_comment_keys_are_ignored_anywhere_but_a_misspelled_key_is_still_an_error() -> None:
+    data = starting_settings("single", "/run/keys/x", "/var/lib/x")
+    assert "//" in data and "//" in data["databases"][0]
+    settings = parse_settings(json.dumps(data))
+    assert settings.databases[0].name == "ClickHouse"
+    data["redis"]["prot"] = 1
+    with pytest.raises(Exception, match=r"redis\.prot"):
+        parse_settings(json.dumps(data))
+
+
+def test_init_settings_writes_a_valid_file_and_private_secrets_and_never_overwrites(tmp_path: Path) -> None:
+    out = tmp_path / "site" / "superset-async.json"
+    (tmp_path / "site" / "secrets").mkdir(parents=True)
+    kept = tmp_path / "site" / "secrets" / "admin_password"
+    kept.write_text("chosen-by-me\n")
+    made = run_cli("init-settings", "--profile", "production", "--output", str(out))
+    assert made.code == 0, made.stderr
+    assert f"wrote {out} (profile production)" in made.stdout
+    assert f"admin.password_file: {kept} (exists, kept)" in made.stdout
+    assert kept.read_text() == "chosen-by-me\n"
+    secrets_dir = out.parent / "secrets"
+    assert stat.S_IMODE(secrets_dir.stat().st_mode) == 0o700
+    for name in ("secret_key", "gaq_jwt_secret", "redis_password", "metadata_db_password", "clickhouse_password"):
+        secret = secrets_dir / name
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600, name
+        assert len(secret.read_text().strip()) >= 32, name
+        assert secret.read_text().strip() not in made.stdout + made.stderr
+    assert run_cli("check", "--settings", str(out)).code == 0
+    before = out.read_bytes()
+    again = run_cli("init-settings", "--output", str(out))
+    assert again.code == 2
+    assert f"{out} exists; init-settings never overwrites a file" in again.stderr
+    assert out.read_bytes() == before
+
+
+def test_the_single_host_starting_settings_run_a_real_stack(tmp_path: Path) -> None:
+    """What a user does first: init-settings, then up; an async query runs on the worker."""
+    require_servers()
+    out = tmp_path / "superset-async.json"
+    assert run_cli("init-settings", "--output", str(out)).code == 0
+    data = json.loads(out.read_text())  # only the ports move (the defaults may be taken on this machine)
+    data["web"]["port"], data["redis"]["port"] = free_port(), free_port()
+    data["databases"][0]["uri"] = f"clickhousedb://superset@127.0.0.1:{free_port()}/default"
+    out.write_text(json.dumps(data, indent=2))
+    up = run_cli("up", "--detach", "--settings", str(out), "--clickhouse-spare-port", str(free_port()), timeout=600)
+    try:
+        assert up.code == 0, up.stdout[-3000:] + up.stderr[-3000:]
+        password = Path(data["admin"]["password_file"]).read_text().strip()
+        client = SupersetClient(f"http://127.0.0.1:{data['web']['port']}/", "admin", password)
+        outcome = client.run_async(client.database_id("ClickHouse"), "SELECT 41 + 1 AS answer")
+        assert outcome.state == "success", outcome.error
+        assert outcome.rows == [[42]]
+        assert Path(data["redis"]["unix_socket"]).is_socket()
+    finally:
+        down = run_cli("down", "--state-dir", data["state_dir"])
+        assert down.code == 0, down.stdout + down.stderr
