@@ -36,7 +36,15 @@ let
       lib.concatLists (lib.imap0 (i: v: findInlineSecrets (path ++ [ "[${toString i}]" ]) v) value)
     else
       [ ];
-  inlineSecrets = findInlineSecrets [ ] cfg.settings;
+  # Everything the settings file carries (options and freeform settings, databases' `extra` included).
+  inlineSecrets = findInlineSecrets [ ] cfg.finalSettings;
+  # A secret file given as a store path (e.g. "${./f}" in freeform settings) is already world-readable.
+  storeSecretFiles = lib.filterAttrs (_: path: lib.hasPrefix builtins.storeDir (toString path)) cfg.credentials;
+  # The escape hatch is Python in the store: an assignment of a literal to a secret-looking name.
+  secretInExtraConfig =
+    builtins.match ''(.*[^A-Za-z0-9_])?[A-Za-z0-9_]*(PASSWORD|SECRET|TOKEN|password|secret|token)[A-Za-z0-9_]*[ ]*=[ ]*[rbuRBU]?["'][^"']+["'].*'' (
+      lib.replaceStrings [ "\n" "\t" ] [ " " " " ] (s.extra_config or "")
+    ) != null;
 
   hasPassword = uri: builtins.match "[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@.*" uri != null;
 in
@@ -79,6 +87,16 @@ in
           message = "${opt}.settings: ${
             lib.concatMapStringsSep ", " (lib.concatStringsSep ".") inlineSecrets
           } would write a secret into the world-readable Nix store; put it in a file and use the matching *File option (secretKeyFile, redis.passwordFile, globalAsyncQueries.jwtSecretFile, adminPasswordFile, databases.<name>.passwordFile).";
+        }
+        {
+          assertion = storeSecretFiles == { };
+          message = "${opt}: ${
+            lib.concatStringsSep ", " (lib.mapAttrsToList (name: path: "${name} (${path})") storeSecretFiles)
+          }: a secret file in the Nix store is readable by every user of the host; give a path outside the store (a string, not a Nix path), e.g. /run/keys/...";
+        }
+        {
+          assertion = !secretInExtraConfig;
+          message = "${opt}.settings.extra_config assigns a literal to a secret-looking name (PASSWORD/SECRET/TOKEN); the escape hatch is written to the world-readable Nix store. Read the secret from a file at import instead, e.g. open(os.path.join(os.environ[\"CREDENTIALS_DIRECTORY\"], NAME)).read().";
         }
         {
           assertion = cfg.metadataDatabase.uri == null || !hasPassword cfg.metadataDatabase.uri;

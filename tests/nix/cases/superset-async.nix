@@ -524,6 +524,22 @@ in
     (with' { services.superset-async.settings.redis.password = "hunter2"; })
     "redis.password would write a secret")
 
+  (fail "a password in a database's extra JSON (it lands in the store with the settings)"
+    (with' { services.superset-async.databases."ClickHouse (demo)".extra.password = "hunter2"; })
+    "databases.[0].extra.password would write a secret")
+
+  (fail "a secret file given as a store path through the freeform settings"
+    (with' { services.superset-async.settings.redis.password_file = "${root + "/flake.lock"}"; })
+    [ "redis_password (/nix/store/" "a secret file in the Nix store is readable by every user" ])
+
+  (fail "a literal assigned to a secret-looking name in the escape hatch"
+    (with' { services.superset-async.settings.extra_config = "SMTP_HOST = 'mail'\nSMTP_PASSWORD = 'hunter2'\n"; })
+    "extra_config assigns a literal to a secret-looking name")
+
+  (ok "the escape hatch may read a secret from a file at import"
+    (with' { services.superset-async.settings.extra_config = "SMTP_PASSWORD = open('/run/credentials/x').read()\n"; })
+    (cfg: [ { name = "accepted"; cond = cfg.services.superset-async.enable; } ]))
+
   (fail "a secret given as a literal string instead of a file"
     (with' { services.superset-async.secretKeyFile = lib.mkForce "hunter2"; })
     [ "services.superset-async.secretKeyFile" "absolute path of a secret file" ])
