@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from .errors import GlueError
@@ -38,12 +39,20 @@ def read_secret(setting: str, path: str, credential: str | None = None) -> str:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` readable by its owner only (0600), creating it that way from the start."""
+    """Write `text` to `path` readable by its owner only: a new file, created 0600, renamed over `path`.
+
+    A symlink at `path` is replaced, never followed, and an existing file is never rewritten in
+    place (its old mode, e.g. 0644, never applies to the new text).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    path.chmod(0o600)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # O_EXCL, mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def ensure_secret(path: Path, nbytes: int = 36) -> Path:

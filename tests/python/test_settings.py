@@ -206,3 +206,25 @@ def test_settings_reference_doc_is_generated_from_the_models() -> None:
     assert result.stdout == (REPO / "docs" / "settings-reference.md").read_text(), (
         "docs/settings-reference.md is stale: run .venv/bin/superset-async settings-doc -o docs/settings-reference.md"
     )
+
+
+def test_write_private_replaces_a_symlink_and_never_rewrites_a_readable_file_in_place(tmp_path: Path) -> None:
+    from superset_async_glue.secret_io import write_private  # noqa: PLC0415
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("not yours\n")
+    link = tmp_path / "link"
+    link.symlink_to(elsewhere)
+    write_private(link, "secret\n")
+    assert elsewhere.read_text() == "not yours\n"  # the link was not followed
+    assert not link.is_symlink() and link.read_text() == "secret\n"
+    assert link.stat().st_mode & 0o777 == 0o600
+
+    open_file = tmp_path / "was-0644"
+    open_file.write_text("old\n")
+    open_file.chmod(0o644)
+    before = open_file.stat().st_ino
+    write_private(open_file, "secret\n")
+    assert open_file.stat().st_ino != before  # a new 0600 file, not the old one rewritten
+    assert open_file.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
