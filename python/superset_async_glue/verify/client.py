@@ -176,6 +176,16 @@ class SupersetClient:
         self.http.headers["X-CSRFToken"] = csrf.json()["result"]
         self.http.headers["Referer"] = self.base
 
+    def session_copy(self, timeout: float | None = None) -> SupersetClient:
+        """Another HTTP session with this one's login (bearer token, CSRF token, cookies), without logging
+        in again: requests.Session is not thread-safe, so each thread takes its own copy."""
+        other = object.__new__(SupersetClient)
+        other.base, other.timeout = self.base, self.timeout if timeout is None else timeout
+        other.http = requests.Session()
+        other.http.headers.update(self.http.headers)
+        other.http.cookies.update(self.http.cookies)
+        return other
+
     def get(self, path: str, **params: Any) -> Any:
         response = self.http.get(self.base + path.lstrip("/"), params=params or None, timeout=self.timeout)
         if response.status_code != 200:
