@@ -6,6 +6,7 @@
   imports = [ ./scale-out-common.nix ];
   services.superset-async = {
     adminPasswordFile = "/run/keys/superset-async/admin_password";
+    beat.enable = true; # with an external Redis, beat runs only where enabled: on exactly one host
     web.listenAddress = "0.0.0.0";
     openFirewall = true;
     worker = {

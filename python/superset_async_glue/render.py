@@ -159,6 +159,25 @@ def task_time_limits(settings: Settings) -> dict[str, int]:
     return {"soft_time_limit": soft, "time_limit": soft + settings.sql_lab.hard_time_limit_grace_seconds}
 
 
+# kombu's Redis transport re-delivers a message not acknowledged within visibility_timeout (default
+# 3600 s). A message waits unacknowledged while it sits in a worker's prefetch buffer (at most one
+# hard time limit, until a child frees) and, with task_acks_late, while it runs (one more): below
+# that, a long query would be delivered to a second worker and run twice.
+KOMBU_DEFAULT_VISIBILITY_TIMEOUT = 3600
+VISIBILITY_MARGIN_SECONDS = 600
+
+
+def visibility_timeout(settings: Settings) -> int:
+    """broker_transport_options.visibility_timeout: two hard time limits plus a margin, never below kombu's default."""
+    hard = task_time_limits(settings)["time_limit"]
+    return max(KOMBU_DEFAULT_VISIBILITY_TIMEOUT, 2 * hard + VISIBILITY_MARGIN_SECONDS)
+
+
+def running_timeout_seconds(settings: Settings) -> int:
+    """How long a query may stay `running` before the web's watchdog fails it: hard limit plus grace."""
+    return task_time_limits(settings)["time_limit"] + settings.sql_lab.running_grace_seconds
+
+
 def _assign(name: str, value: Any) -> str:
     return f"{name} = {pyliteral(value)}"
 
@@ -193,6 +212,9 @@ def render_config(settings: Settings) -> str:
         "imports": tuple(s.celery.imports),
         "worker_prefetch_multiplier": s.celery.worker_prefetch_multiplier,
         "task_acks_late": s.celery.task_acks_late,
+        # acks_late alone still acknowledges a task whose worker process was lost; this re-queues it.
+        "task_reject_on_worker_lost": s.celery.task_acks_late,
+        "broker_transport_options": {"visibility_timeout": visibility_timeout(s)},
         "task_annotations": {"sql_lab.get_sql_results": {"rate_limit": "100/s", **task_time_limits(s)}},
         "beat_schedule": _beat_schedule(s),
         "broker_connection_retry_on_startup": True,
@@ -258,8 +280,11 @@ def _watchdog_section(s: Settings) -> str:
     return "\n".join(
         [
             "# SQL Lab pending watchdog (sql_lab.pending_timeout_seconds): in each web process, async queries",
-            "# pending longer than this while no Celery worker answers a ping end failed, not pending forever.",
+            "# pending longer than this while no Celery worker answers a ping end failed, not pending forever;",
+            "# queries running longer than the hard time limit plus sql_lab.running_grace_seconds end failed too.",
+            "# In the worker, a query whose worker process was lost ends failed at once (task_failure).",
             _assign("SUPERSET_ASYNC_SQLLAB_PENDING_TIMEOUT_SECONDS", s.sql_lab.pending_timeout_seconds),
+            _assign("SUPERSET_ASYNC_SQLLAB_RUNNING_TIMEOUT_SECONDS", running_timeout_seconds(s)),
             "",
             "",
             "def FLASK_APP_MUTATOR(app):",
@@ -268,7 +293,11 @@ def _watchdog_section(s: Settings) -> str:
             "    except ImportError as err:  # Superset still runs; only the watchdog is missing",
             "        app.logger.error('superset-async: SQL Lab pending watchdog not installed: %s', err)",
             "        return",
-            "    install(app, SUPERSET_ASYNC_SQLLAB_PENDING_TIMEOUT_SECONDS)",
+            "    install(",
+            "        app,",
+            "        SUPERSET_ASYNC_SQLLAB_PENDING_TIMEOUT_SECONDS,",
+            "        running_timeout_seconds=SUPERSET_ASYNC_SQLLAB_RUNNING_TIMEOUT_SECONDS,",
+            "    )",
             "",
         ]
     )

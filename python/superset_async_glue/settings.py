@@ -206,11 +206,33 @@ class Celery(Model):
     """Celery's configuration (CELERY_CONFIG); upstream key names."""
 
     imports: tuple[str, ...] = Field(DEFAULT_CELERY_IMPORTS, description="Modules whose tasks workers register.")
-    worker_prefetch_multiplier: int = Field(1, ge=0, le=1000, description="Messages a worker process reserves.")
-    task_acks_late: bool = Field(False, description="Acknowledge after the task ran (re-run on worker loss).")
+    worker_prefetch_multiplier: int = Field(
+        1,
+        le=1000,
+        description="Messages a worker process reserves (1-1000; Celery would read 0 as unlimited).",
+        json_schema_extra={"minimum": 1},
+    )
+    task_acks_late: bool = Field(
+        False,
+        description=(
+            "Acknowledge after the task ran, and re-queue a task whose worker process was lost (rendered with "
+            "task_reject_on_worker_lost): a lost query then runs again, so it may run twice. Off: a lost query "
+            "ends failed with a message (docs/reliability.md)."
+        ),
+    )
     beat_schedule: dict[str, BeatEntry] = Field(
         default_factory=_default_beat_schedule, description="Periodic tasks (reports every minute, log pruning daily)."
     )
+
+    @field_validator("worker_prefetch_multiplier")
+    @classmethod
+    def _prefetch_bounded(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(
+                f"{value} is below 1: Celery reads 0 as unlimited, so a worker would reserve every queued message "
+                "and queries would wait behind a busy worker while others sit idle; use 1 (the default) or more"
+            )
+        return value
 
     @field_validator("imports")
     @classmethod
@@ -230,6 +252,16 @@ class SQLLab(Model):
     )
     hard_time_limit_grace_seconds: Seconds = Field(
         60, description="Seconds after the soft limit at which Celery kills the worker child outright."
+    )
+    running_grace_seconds: int = Field(
+        60,
+        ge=5,
+        le=3600,
+        description=(
+            "Seconds (5-3600) after the hard time limit (async_time_limit_seconds + hard_time_limit_grace_seconds) "
+            "at which the web fails a query still running with no worker reporting its end (worker host lost); "
+            "at most 5 s later. Covers clock skew between hosts."
+        ),
     )
     backend_persistence: bool = Field(True, description="Feature flag SQLLAB_BACKEND_PERSISTENCE.")
     results_timeout_seconds: Seconds = Field(86400, description="How long async results stay in Redis.")

@@ -13,6 +13,16 @@ What SQL Lab's UI reads (Superset 6.1's frontend): it polls /api/v1/query/update
 returns rows whose `changed_on` is newer than its last poll, and for a failed query shows the errors
 in `extra.errors` (not `error_message` alone); so all three are set.
 
+Two more ways a query is left `running` forever, and what ends it (docs/reliability.md):
+
+- The worker's child running it dies (SIGKILL, out of memory): the worker's main process reports
+  Celery's `task_failure` with `WorkerLostError` (it does so in the main process, where the child's
+  exit is seen; no task code runs), and `on_task_failure` fails the query at once with LOST_PREFIX...
+- Nobody reports anything (worker host gone, worker frozen, task dropped): the same web sweep fails
+  queries still `running` after their hard time limit plus `sql_lab.running_grace_seconds`
+  (`running_timeout_seconds`), measured from when the worker set them running, with
+  OVERDUE_PREFIX.... Celery would have killed a live task by then, so no ping is needed.
+
 Installed by the rendered superset_config.py's FLASK_APP_MUTATOR (render.py). It writes nothing but
 the query rows, starts no process and reaches only the broker and the metadata DB, as the web
 already does; every failure is logged (without secrets) and retried at the next sweep.
@@ -44,6 +54,15 @@ FIX = "start the Celery worker: NixOS `systemctl start superset-async-worker`; l
 # Superset's error type for "the async workers did not run it"; no issue code, because upstream's
 # 1035 ("Failed to start remote query on a worker.") means the broker refused the task.
 ERROR_TYPE = "ASYNC_WORKERS_ERROR"
+# The task whose loss leaves a query `running` (Superset's sql_lab.get_sql_results(query_id, ...)).
+SQL_LAB_TASK = "sql_lab.get_sql_results"
+LOST_PREFIX = "The worker process running this query was lost"
+OVERDUE_PREFIX = "This query was still running after its time limit"
+CHECK_WORKER = (
+    "check the Celery worker and its log: NixOS `systemctl status superset-async-worker` and "
+    "`journalctl -u superset-async-worker`; local `superset-async status` and the worker's log in "
+    "the state directory's logs/"
+)
 
 
 def failure_message(waited_seconds: float) -> str:
@@ -60,9 +79,47 @@ def bound_seconds(timeout_seconds: int) -> float:
     return timeout_seconds + SWEEP_INTERVAL_SECONDS + PING_TIMEOUT_SECONDS
 
 
+def lost_message(exception: BaseException, ran_seconds: float | None = None, soft_limit: int | None = None) -> str:
+    """The error of a query whose worker child died under it (Celery's WorkerLostError).
+
+    A child that dies after the query ran past its soft time limit was killed by Celery's hard
+    time limit (it sends SIGTERM, and the loss is reported the same way): that gets its own fix.
+    """
+    text = str(exception)
+    found = re.search(r"signal (\d+) \((\w+)\)|exitcode (-?\d+)", text)
+    if found and found.group(1):
+        how = f"killed by signal {found.group(1)} ({found.group(2)})"
+    elif found:
+        how = f"exited with code {found.group(3)}"
+    else:
+        how = "it exited"
+    if ran_seconds is not None and soft_limit and ran_seconds >= soft_limit:
+        return (
+            f"{LOST_PREFIX} ({how}) after the query ran {round(ran_seconds)} s, past its time limit of "
+            f"{soft_limit} s: Celery's hard time limit stopped it. Make the query faster (a LIMIT or a filter) "
+            "or raise sql_lab.async_time_limit_seconds, then run it again."
+        )
+    return (
+        f"{LOST_PREFIX} ({how}: e.g. out of memory, or the worker was stopped or restarted), so the "
+        "query will never finish. Run the query again; if it happens again, the query probably needs more "
+        f"memory than the worker has (add a LIMIT or a filter, or give the worker more memory): {CHECK_WORKER}."
+    )
+
+
+def overdue_message(running_seconds: float, timeout_seconds: int) -> str:
+    """The error of a query `running` past its hard time limit and grace, with no worker reporting its end."""
+    return (
+        f"{OVERDUE_PREFIX}: it ran {round(running_seconds)} s, and a Celery worker stops every query within "
+        f"{timeout_seconds} s (sql_lab.async_time_limit_seconds, hard_time_limit_grace_seconds and "
+        "running_grace_seconds), but no worker reported its end: the worker running it was lost (its host "
+        "went down or was restarted, or the task was dropped). Run the query again; if it happens again, "
+        f"{CHECK_WORKER}."
+    )
+
+
 @dataclass(frozen=True)
 class StalePending:
-    """A query row still `pending` after the timeout."""
+    """A query row still `pending` (or `running`) after its timeout."""
 
     query_id: int
     age_seconds: float
@@ -88,9 +145,16 @@ def _with_error(extra_json: str | None, message: str) -> str:
 class PendingWatchdog:
     """The sweep of one web process; `ensure_running` starts its thread once per process."""
 
-    def __init__(self, app: Flask, timeout_seconds: int, interval_seconds: float = SWEEP_INTERVAL_SECONDS) -> None:
+    def __init__(
+        self,
+        app: Flask,
+        timeout_seconds: int,
+        interval_seconds: float = SWEEP_INTERVAL_SECONDS,
+        running_timeout_seconds: int | None = None,
+    ) -> None:
         self.app = app
         self.timeout_seconds = timeout_seconds
+        self.running_timeout_seconds = running_timeout_seconds
         self.interval_seconds = interval_seconds
         self._lock = threading.Lock()
         self._pid: int | None = None
@@ -128,24 +192,49 @@ class PendingWatchdog:
             self._last_problem = text
 
     def sweep(self) -> list[int]:
-        """One pass: the ids of the queries it failed."""
+        """One pass: the ids of the queries it failed (overdue `running` ones, then stale `pending` ones)."""
         with self.app.app_context():
             from superset.extensions import db  # noqa: PLC0415 - Superset is loaded by now
             from superset.models.sql_lab import Query  # noqa: PLC0415
 
             table = Query.__table__
             engine = db.engine
-            stale = self._stale(engine, table)
-            if not stale:
-                self._last_problem = None
-                return []
-            workers = self.ping()
-            if workers is None:
-                return []  # broker unreachable: the queued tasks may still run when it returns
+            overdue = self._fail_overdue(engine, table)
+            return overdue + self._sweep_pending(engine, table)
+
+    def _fail_overdue(self, engine: Any, table: Any) -> list[int]:
+        if self.running_timeout_seconds is None:
+            return []
+        limit = self.running_timeout_seconds
+        overdue = self._stale(engine, table, "running", limit)
+        failed = _fail(
+            engine,
+            table,
+            [(q.query_id, overdue_message(q.age_seconds, limit), q.extra_json) for q in overdue],
+            ("running",),
+        )
+        if failed:
+            log.warning(
+                "SQL Lab watchdog: queries %s were still running after %s s with no worker reporting; failed them",
+                ", ".join(map(str, failed)),
+                limit,
+            )
+        return failed
+
+    def _sweep_pending(self, engine: Any, table: Any) -> list[int]:
+        stale = self._stale(engine, table, "pending", self.timeout_seconds)
+        if not stale:
             self._last_problem = None
-            if workers:
-                return []  # a worker is alive (busy or behind): leave the queries pending
-            failed = self._fail(engine, table, stale)
+            return []
+        workers = self.ping()
+        if workers is None:
+            return []  # broker unreachable: the queued tasks may still run when it returns
+        self._last_problem = None
+        if workers:
+            return []  # a worker is alive (busy or behind): leave the queries pending
+        failed = _fail(
+            engine, table, [(q.query_id, failure_message(q.age_seconds), q.extra_json) for q in stale], ("pending",)
+        )
         if failed:
             log.warning(
                 "SQL Lab pending watchdog: no Celery worker answered a ping; failed queries %s (pending over %s s)",
@@ -154,44 +243,25 @@ class PendingWatchdog:
             )
         return failed
 
-    def _stale(self, engine: Any, table: Any) -> list[StalePending]:
-        from sqlalchemy import Float, select, type_coerce  # noqa: PLC0415
+    @staticmethod
+    def _stale(engine: Any, table: Any, status: str, timeout_seconds: int) -> list[StalePending]:
+        from sqlalchemy import Float, func, select, type_coerce  # noqa: PLC0415
 
         # start_time is epoch milliseconds in a Numeric column; read and compare it as a float
-        # (SQLite has no decimals, and SQLAlchemy warns at every Decimal conversion).
-        start_time = type_coerce(table.c.start_time, Float)
+        # (SQLite has no decimals, and SQLAlchemy warns at every Decimal conversion). A running
+        # query counts from start_running_time, which the worker sets when it starts it.
+        column = (
+            table.c.start_time if status == "pending" else func.coalesce(table.c.start_running_time, table.c.start_time)
+        )
+        start_time = type_coerce(column, Float)
         now_ms = time.time() * 1000
-        cutoff_ms = now_ms - self.timeout_seconds * 1000
+        cutoff_ms = now_ms - timeout_seconds * 1000
         statement = select(table.c.id, start_time, table.c.extra_json).where(
-            table.c.status == "pending", start_time < cutoff_ms
+            table.c.status == status, start_time < cutoff_ms
         )
         with engine.connect() as connection:
             rows: Sequence[Any] = connection.execute(statement).fetchall()
         return [StalePending(int(row[0]), (now_ms - float(row[1])) / 1000, row[2]) for row in rows]
-
-    def _fail(self, engine: Any, table: Any, stale: list[StalePending]) -> list[int]:
-        from sqlalchemy import Float, literal, update  # noqa: PLC0415
-
-        failed: list[int] = []
-        now = time.time()
-        changed_on = datetime.now(UTC).replace(tzinfo=None)  # Superset stores naive UTC (datetime.utcnow)
-        with engine.begin() as connection:
-            for query in stale:
-                message = failure_message(query.age_seconds)
-                statement = (
-                    update(table)
-                    .where(table.c.id == query.query_id, table.c.status == "pending")
-                    .values(
-                        status="failed",
-                        error_message=message,
-                        end_time=literal(now * 1000, Float),
-                        changed_on=changed_on,
-                        extra_json=_with_error(query.extra_json, message),
-                    )
-                )
-                if connection.execute(statement).rowcount == 1:
-                    failed.append(query.query_id)
-        return failed
 
     def ping(self) -> list[str] | None:
         """Names of the Celery workers that answer on the broker; None when the broker cannot be reached."""
@@ -225,13 +295,129 @@ class PendingWatchdog:
         return celery
 
 
-def install(app: Flask, timeout_seconds: int, interval_seconds: float = SWEEP_INTERVAL_SECONDS) -> PendingWatchdog:
+def _fail(engine: Any, table: Any, queries: list[tuple[int, str, str | None]], statuses: tuple[str, ...]) -> list[int]:
+    """Fail each (query id, message, extra_json) still in one of `statuses`; the ids it changed."""
+    from sqlalchemy import Float, literal, update  # noqa: PLC0415
+
+    failed: list[int] = []
+    now = time.time()
+    changed_on = datetime.now(UTC).replace(tzinfo=None)  # Superset stores naive UTC (datetime.utcnow)
+    with engine.begin() as connection:
+        for query_id, message, extra_json in queries:
+            statement = (
+                update(table)
+                .where(table.c.id == query_id, table.c.status.in_(statuses))
+                .values(
+                    status="failed",
+                    error_message=message,
+                    end_time=literal(now * 1000, Float),
+                    changed_on=changed_on,
+                    extra_json=_with_error(extra_json, message),
+                )
+            )
+            if connection.execute(statement).rowcount == 1:
+                failed.append(query_id)
+    return failed
+
+
+class LostTaskHandler:
+    """Celery's task_failure in the worker's main process: a SQL Lab task whose child died fails its query.
+
+    Connected in every process that creates the app (FLASK_APP_MUTATOR), but only a worker's main
+    process sends task_failure with WorkerLostError (Celery's Request.on_failure, unless acks_late
+    with reject_on_worker_lost re-queued the task, which then sends nothing). It writes through an
+    engine of its own without a pool, so that no connection outlives the call into the children the
+    main process forks next.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def __call__(
+        self,
+        sender: Any = None,
+        task_id: str | None = None,
+        exception: BaseException | None = None,
+        args: Any = None,
+        kwargs: Any = None,
+        **_: Any,
+    ) -> None:
+        if getattr(sender, "name", None) != SQL_LAB_TASK or exception is None:
+            return
+        from celery.exceptions import WorkerLostError  # noqa: PLC0415 - billiard's, re-exported
+
+        if not isinstance(exception, WorkerLostError):
+            return  # anything else happened inside the task, whose code handles it (handle_query_error)
+        query_id = args[0] if args else (kwargs or {}).get("query_id")
+        soft_limit = getattr(sender, "soft_time_limit", None)  # the rendered task annotation
+        try:
+            failed = self.fail(int(str(query_id)), exception, soft_limit if isinstance(soft_limit, int) else None)
+        except Exception as err:  # never break the worker's main process: the web's sweep is the backstop
+            log.error(
+                "SQL Lab lost-task handler: cannot fail query %s of task %s: %s: %s",
+                query_id,
+                task_id,
+                type(err).__name__,
+                _redact(str(err)),
+            )
+            return
+        log.warning(
+            "SQL Lab lost-task handler: task %s lost its worker process (%s); query %s %s",
+            task_id,
+            _redact(str(exception)),
+            query_id,
+            "failed" if failed else "had already ended",
+        )
+
+    def fail(self, query_id: int, exception: BaseException, soft_limit: int | None) -> bool:
+        """Fail the query with lost_message if it is still running or pending; whether it did."""
+        from sqlalchemy import Float, create_engine, select, type_coerce  # noqa: PLC0415
+        from sqlalchemy.pool import NullPool  # noqa: PLC0415
+
+        with self.app.app_context():
+            from superset.models.sql_lab import Query  # noqa: PLC0415 - Superset is loaded by now
+
+            table = Query.__table__
+            options = self.app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
+            engine = create_engine(
+                self.app.config["SQLALCHEMY_DATABASE_URI"],
+                poolclass=NullPool,
+                connect_args=dict(options.get("connect_args") or {}),
+            )
+            try:
+                started = type_coerce(table.c.start_running_time, Float)
+                with engine.connect() as connection:
+                    statement = select(table.c.extra_json, started).where(table.c.id == query_id)
+                    row = connection.execute(statement).first()
+                if row is None:
+                    return False
+                ran = time.time() - float(row[1]) / 1000 if row[1] is not None else None
+                message = lost_message(exception, ran, soft_limit)
+                return bool(_fail(engine, table, [(query_id, message, row[0])], ("running", "pending")))
+            finally:
+                engine.dispose()
+
+
+def install(
+    app: Flask,
+    timeout_seconds: int,
+    interval_seconds: float = SWEEP_INTERVAL_SECONDS,
+    running_timeout_seconds: int | None = None,
+) -> PendingWatchdog:
     """Attach the watchdog: its thread starts with the first request a process serves.
 
     Only web processes serve requests, so the Celery worker, beat and CLI commands, which create
-    the same app (and so run FLASK_APP_MUTATOR), never start it.
+    the same app (and so run FLASK_APP_MUTATOR), never start it. The lost-task handler is connected
+    to Celery's task_failure in every process; only a worker's main process ever sends it.
+    `running_timeout_seconds` (hard time limit plus grace) turns on the sweep of overdue `running`
+    queries; None leaves them alone.
     """
-    watchdog = PendingWatchdog(app, timeout_seconds, interval_seconds)
+    from celery.signals import task_failure  # noqa: PLC0415
+
+    watchdog = PendingWatchdog(app, timeout_seconds, interval_seconds, running_timeout_seconds)
     app.before_request(watchdog.ensure_running)
     app.extensions["superset_async_pending_watchdog"] = watchdog
+    handler = LostTaskHandler(app)
+    task_failure.connect(handler, weak=False, dispatch_uid="superset-async-lost-task")
+    app.extensions["superset_async_lost_task_handler"] = handler
     return watchdog

@@ -81,6 +81,7 @@ in
       };
       services.superset-async = {
         adminPasswordFile = "/run/keys/admin";
+        beat.enable = true; # external Redis: beat is off unless enabled, on exactly one host
         worker = {
           enable = false;
           externalPool = true;

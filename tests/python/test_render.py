@@ -122,3 +122,55 @@ def test_rendered_file_is_clean_python(make_settings: SettingsFactory, tmp_path:
         text=True,
     )
     assert result.returncode == 0, result.stdout
+
+
+def celery_effective_conf(config: Path) -> dict[str, object]:
+    """A Celery app configured from the rendered CELERY_CONFIG, as Superset's is: what Celery will use."""
+    code = (
+        "import importlib.util, json\n"
+        "from celery import Celery\n"
+        f"spec = importlib.util.spec_from_file_location('superset_config', {str(config)!r})\n"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+        "app = Celery('probe', set_as_current=False); app.config_from_object(m.CELERY_CONFIG)\n"
+        "c = app.conf\n"
+        "print(json.dumps({'acks_late': c.task_acks_late, 'reject': c.task_reject_on_worker_lost,"
+        " 'visibility': c.broker_transport_options.get('visibility_timeout'),"
+        " 'time_limit': c.task_annotations['sql_lab.get_sql_results']['time_limit'],"
+        " 'running_timeout': m.SUPERSET_ASYNC_SQLLAB_RUNNING_TIMEOUT_SECONDS}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result: dict[str, object] = json.loads(proc.stdout.splitlines()[-1])
+    return result
+
+
+def test_acks_late_comes_with_reject_on_worker_lost_and_visibility_follows_the_hard_limit(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    # A long async limit: the hard limit is 7200 + 60 s, so kombu's 3600 s default would re-deliver
+    # a query still waiting or running; the rendered timeout is two hard limits plus 600 s.
+    settings = make_settings(
+        {
+            "celery": {"task_acks_late": True},
+            "sql_lab": {"async_time_limit_seconds": 7200, "running_grace_seconds": 90},
+        }
+    )
+    config = tmp_path / "superset_config.py"
+    text = render(settings, config)
+    assert "    task_reject_on_worker_lost = True\n" in text
+    assert "'visibility_timeout': 15120," in text
+    assert celery_effective_conf(config) == {
+        "acks_late": True,
+        "reject": True,
+        "visibility": 15120,
+        "time_limit": 7260,
+        "running_timeout": 7350,
+    }
+
+
+def test_without_acks_late_nothing_is_re_queued(make_settings: SettingsFactory, tmp_path: Path) -> None:
+    config = tmp_path / "superset_config.py"
+    render(make_settings(), config)
+    conf = celery_effective_conf(config)
+    assert (conf["acks_late"], conf["reject"], conf["visibility"]) == (False, False, 3600)
+    assert conf["running_timeout"] == 300 + 60 + 60

@@ -113,8 +113,15 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
         "prefetch-negative",
         {"celery": {"worker_prefetch_multiplier": -1}},
         "celery.worker_prefetch_multiplier",
-        "greater than or equal to 0",
+        "use 1 (the default) or more",
     ),
+    (
+        "prefetch-zero-is-unlimited",
+        {"celery": {"worker_prefetch_multiplier": 0}},
+        "celery.worker_prefetch_multiplier",
+        "0 is below 1: Celery reads 0 as unlimited",
+    ),
+    ("running-grace-too-short", {"sql_lab": {"running_grace_seconds": 4}}, "sql_lab.running_grace_seconds", "5"),
 ]
 
 

@@ -38,6 +38,15 @@ with app.app_context():
         "imports": list(celery_app.conf.imports),
         "beat": {k: [v["task"], str(v["schedule"])] for k, v in celery_app.conf.beat_schedule.items()},
         "soft_time_limit": task.soft_time_limit,
+        "acks_late": task.acks_late,
+        "reject_on_worker_lost": task.reject_on_worker_lost,
+        "prefetch": celery_app.conf.worker_prefetch_multiplier,
+        "visibility_timeout": celery_app.conf.broker_transport_options.get("visibility_timeout"),
+        "lost_task_handler": any(
+            r is app.extensions["superset_async_lost_task_handler"]
+            for r in __import__("celery.signals", fromlist=["x"]).task_failure._live_receivers(None)
+        ),
+        "running_timeout": app.extensions["superset_async_pending_watchdog"].running_timeout_seconds,
         "time_limit": task.time_limit,
         "results_backend": type(c["RESULTS_BACKEND"]).__name__,
         "cache_type": c["CACHE_CONFIG"]["CACHE_TYPE"],
@@ -112,6 +121,18 @@ def test_sql_lab_time_limit_is_on_the_task_itself(loaded: dict[str, Any]) -> Non
     assert loaded["probe"]["sqllab_async_limit"] == 240
     assert loaded["probe"]["sqllab_timeout"] == 120
     assert loaded["probe"]["webserver_timeout"] == 150
+
+
+def test_lost_worker_settings_reach_celery_and_the_watchdog(loaded: dict[str, Any]) -> None:
+    p = loaded["probe"]
+    # Defaults: no re-delivery (a lost query ends failed), one message per worker process.
+    assert (p["acks_late"], p["reject_on_worker_lost"], p["prefetch"]) == (False, False, 1)
+    # 2 x the 270 s hard limit + 600 s is below kombu's 3600 s, which stays.
+    assert p["visibility_timeout"] == 3600
+    # The lost-task handler is connected to task_failure in the app's process (a worker's main one
+    # sends it); the running sweep waits the hard limit (270 s) plus the default 60 s grace.
+    assert p["lost_task_handler"] is True
+    assert p["running_timeout"] == 330
 
 
 def test_caches_results_and_gaq(loaded: dict[str, Any]) -> None:

@@ -147,6 +147,7 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replay]:
       globalAsyncQueries.jwtSecretFile = "{keys["jwt"]}";
       redis = {{ createLocally = false; host = "127.0.0.1"; port = {ports["redis"]}; }};
       redis.passwordFile = "{keys["redis"]}";
+      beat.enable = true;  # off by default with an external Redis; this host is the stack's one beat
       web = {{ port = {ports["web"]}; workers = 1; }};
       worker.concurrency = 2;
       databases."{DB_NAME}" = {{ uri = "{ch_uri}"; passwordFile = "{keys["clickhouse"]}"; }};

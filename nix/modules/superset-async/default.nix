@@ -217,8 +217,15 @@ in
 
     beat.enable = mkOption {
       type = types.bool;
-      default = true;
-      description = "Run Celery beat here (reports every minute, log pruning daily). Exactly one host of a stack must.";
+      # With an external Redis the stack may span hosts, and two beats would send every periodic
+      # task twice: beat then runs only where it is enabled explicitly, on exactly one host.
+      default = cfg.redis.createLocally;
+      defaultText = literalExpression "config.services.superset-async.redis.createLocally";
+      description = ''
+        Run Celery beat here (reports every minute, log pruning daily). Exactly one host of a stack must.
+        On by default only with a local Redis (a single-host stack); with an external Redis (hosts
+        sharing one broker) enable it on exactly one host.
+      '';
     };
 
     init.enable = mkOption {

@@ -227,6 +227,38 @@ in
         name = "no dependency on a local Redis";
         cond = !lib.elem "redis-superset-async.service" ((svc cfg "superset-async-web").wants ++ (svc cfg "superset-async-web").after);
       }
+      {
+        name = "beat off by default (hosts share the broker: one beat, enabled explicitly)";
+        expected = {
+          unit = false;
+          enabled = false;
+        };
+        got = {
+          unit = cfg.systemd.services ? superset-async-beat;
+          enabled = (final cfg).beat.enabled;
+        };
+      }
+    ]))
+
+  (ok "external Redis with beat enabled explicitly: this host runs the stack's one beat"
+    (with' {
+      services.superset-async = {
+        redis.createLocally = false;
+        beat.enable = true;
+      };
+    })
+    (cfg: [
+      {
+        name = "beat unit and setting";
+        expected = {
+          unit = true;
+          enabled = true;
+        };
+        got = {
+          unit = cfg.systemd.services ? superset-async-beat;
+          enabled = (final cfg).beat.enabled;
+        };
+      }
     ]))
 
   (ok "worker-only host of a scaled-out stack"
