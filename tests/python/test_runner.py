@@ -153,7 +153,8 @@ def _no_process_left(state_dir: Path, processes: dict[str, dict[str, int]]) -> N
 def test_demo_lifecycle_killed_worker_ctrl_c_restart_and_down_after_a_lost_supervisor(tmp_path: Path) -> None:
     """The embedded demo (no --settings), end to end:
     1. foreground `up`; a worker killed under it is reported by the supervisor's loop (with its log's
-       tail) and by `status`; Ctrl-C stops every process group;
+       tail), restarted after 1 s, and `status` shows the restart and its cause; beat killed just
+       before Ctrl-C is not restarted while stopping; Ctrl-C stops every process group;
     2. `up --detach` again on the same state dir: settings, secrets and data are reused, bootstrap
        changes nothing; then the supervisor is SIGKILLed and `down` stops the orphaned groups itself.
     Both times no process of the stack is left."""
@@ -178,24 +179,35 @@ def test_demo_lifecycle_killed_worker_ctrl_c_restart_and_down_after_a_lost_super
         first = json.loads((state_dir / "run" / "stack.json").read_text())
         worker = first["processes"]["worker"]["pid"]
         os.kill(worker, signal.SIGKILL)
-        report = _wait_for(
-            output, f"worker (pid {worker}) exited while the stack was running: killed by SIGKILL", up, 30
-        )
+        exited = f"worker (pid {worker}) exited while the stack was running: killed by SIGKILL"
+        report = _wait_for(output, f"{exited}; restarting in 1s (restart 1)", up, 30)
         assert "last lines of " + str(state_dir / "logs" / "worker.log") in report
         assert "celery@" in report.split("killed by SIGKILL", 1)[1]  # the tail of the worker's log follows
+        _wait_for(output, "[up] worker: restarted (restart 1), pid ", up, 30)
+        restarted = json.loads((state_dir / "run" / "stack.json").read_text())["processes"]["worker"]
+        assert restarted["pid"] != worker and procfs.is_alive(restarted["pid"], restarted["start_ticks"])
+        assert (restarted["restarts"], restarted["last_exit_code"]) == (1, -signal.SIGKILL)
+        assert restarted["argv"] == first["processes"]["worker"]["argv"]
+        assert procfs.group_members(worker) == []  # the killed leader's pool children were stopped too
 
         status = run_cli("status", "--state-dir", str(state_dir))
-        assert status.code == 1, status.stdout
-        assert "worker     exited: killed by SIGKILL" in status.stdout
-        assert "last lines of " + str(state_dir / "logs" / "worker.log") in status.stdout
+        assert status.code == 0, status.stdout
+        worker_line = next(line for line in status.stdout.splitlines() if line.startswith("  worker "))
+        assert worker_line.startswith(f"  worker     running (pid {restarted['pid']}, "), worker_line
+        assert "; restarts 1, last exit: killed by SIGKILL at " in worker_line, worker_line
         for role in ("redis", "clickhouse", "web", "beat"):
             assert f"  {role:<10} running" in status.stdout
 
-        os.kill(up.pid, signal.SIGINT)  # Ctrl-C
+        beat = first["processes"]["beat"]["pid"]
+        os.kill(beat, signal.SIGKILL)
+        os.kill(up.pid, signal.SIGINT)  # Ctrl-C within beat's restart delay: nothing starts again
         assert up.wait(timeout=120) == 0
-        assert "[up] SIGINT received; stopping" in output.read_text()
-        assert "[up] stopped; no process of this stack is left" in output.read_text()
+        text = output.read_text()
+        assert "[up] SIGINT received; stopping" in text
+        assert "[up] beat: restarted" not in text
+        assert "[up] stopped; no process of this stack is left" in text
         _no_process_left(state_dir, first["processes"])
+        _no_process_left(state_dir, json.loads((state_dir / "run" / "stack.json").read_text())["processes"])
         assert run_cli("status", "--state-dir", str(state_dir)).code == 3
 
         # 2. detached restart on the same state dir, then a lost supervisor

@@ -9,7 +9,6 @@ query pending, and it then runs. One private stack, with a 10 s timeout and a si
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -118,12 +117,12 @@ def test_a_busy_worker_leaves_queued_queries_pending_and_they_run(watchdog_stack
 
 def test_no_worker_fails_the_query_within_the_bound_with_the_fix(watchdog_stack: Stack) -> None:
     settings = load_settings(watchdog_stack.settings_path)
+    # Stopped and kept stopped (the runner would restart a killed worker within seconds).
+    stopped = watchdog_stack.cli("stop-role", "worker")
+    assert stopped.code == 0, stopped.stdout + stopped.stderr
     worker = watchdog_stack.stack_json()["processes"]["worker"]
-    procfs.signal_group(worker["pgid"], signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while procfs.group_members(worker["pgid"]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not procfs.group_members(worker["pgid"]), "the worker's process group outlived SIGKILL"
+    assert worker["supervision"] == "held"
+    assert not procfs.group_members(worker["pgid"]), "the worker's process group outlived stop-role"
     assert worker_ping(settings) == []
 
     client, database_id = client_of(watchdog_stack)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -33,7 +32,6 @@ from fixtures.verify_faults import (
 )
 from superset_async_glue.loading import load_settings
 from superset_async_glue.render import render_config
-from superset_async_glue.runner import procfs
 from superset_async_glue.verify.client import SupersetApiError, SupersetClient
 from superset_async_glue.verify.redact import Redactor
 from superset_async_glue.verify.target import import_config, module_view, settings_view
@@ -379,11 +377,8 @@ def test_a_web_without_the_time_limit_is_diagnosed_and_really_does_not_kill(faul
 
 
 def test_no_beat_is_diagnosed(faulty: Stack) -> None:
-    beat = faulty.processes()["beat"]
-    procfs.signal_group(beat, signal.SIGTERM)
-    deadline = time.monotonic() + 30
-    while procfs.is_alive(beat) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    stopped = faulty.cli("stop-role", "beat")  # kept stopped: the runner restarts a beat that just exits
+    assert stopped.code == 0, stopped.stdout + stopped.stderr
     run = run_verify(faulty, "--no-query")
     assert_fault(run, "beat", "beat-missing")
     assert_fault(run, "services", "beat-missing")
@@ -391,11 +386,8 @@ def test_no_beat_is_diagnosed(faulty: Stack) -> None:
 
 def test_the_seeds_failure_redis_stopped_gives_1035_and_is_diagnosed(faulty: Stack) -> None:
     client, database_id = client_of(faulty)  # logged in while Redis still runs
-    redis_pid = faulty.processes()["redis"]
-    procfs.signal_group(redis_pid, signal.SIGTERM)
-    deadline = time.monotonic() + 30
-    while procfs.is_alive(redis_pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    stopped = faulty.cli("stop-role", "redis")  # kept stopped: the runner restarts a Redis that just exits
+    assert stopped.code == 0, stopped.stdout + stopped.stderr
     with pytest.raises(SupersetApiError) as raised:
         client.submit_async(database_id, "SELECT 1")
     assert raised.value.status == 500

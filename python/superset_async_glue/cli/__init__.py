@@ -10,7 +10,7 @@ from ..errors import GlueError
 from .bootstrap_cmd import bootstrap
 from .exec_cmd import exec_role
 from .init_cmd import init_settings
-from .runner_cmds import down_cmd, status_cmd, up_cmd
+from .runner_cmds import down_cmd, start_role_cmd, status_cmd, stop_role_cmd, up_cmd
 from .settings_cmds import check, render, schema, settings_doc
 from .verify_cmd import verify
 
@@ -32,6 +32,8 @@ for command in (
     up_cmd,
     down_cmd,
     status_cmd,
+    stop_role_cmd,
+    start_role_cmd,
     verify,
 ):
     cli.add_command(command)

@@ -1,4 +1,4 @@
-"""`up`, `down` and `status`: the local runner (docs/runner.md)."""
+"""`up`, `down`, `status`, `stop-role` and `start-role`: the local runner (docs/runner.md)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,19 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from ..runner.stack import DEFAULT_STATE_DIR, demo_settings_path, down, resolve_state_dir, status, up
-from ..runner.supervisor import UpOptions
+from ..runner.stack import (
+    DEFAULT_STATE_DIR,
+    control_role,
+    demo_settings_path,
+    down,
+    resolve_state_dir,
+    status,
+    up,
+)
+from ..runner.state import ROLE_ORDER
+from ..runner.supervisor import RestartPolicy, UpOptions
+
+_DEFAULT_POLICY = RestartPolicy()
 
 _settings = click.option(
     "--settings",
@@ -61,6 +72,34 @@ def _say(line: str) -> None:
     show_default=True,
     help="Seconds each of web and worker may take to become ready.",
 )
+@click.option(
+    "--restart-delay",
+    type=click.FloatRange(min=0.1),
+    default=_DEFAULT_POLICY.delay,
+    show_default=True,
+    help="Seconds before a role that exited is started again; doubled at each exit within the interval.",
+)
+@click.option(
+    "--restart-max-delay",
+    type=click.FloatRange(min=0.1),
+    default=_DEFAULT_POLICY.max_delay,
+    show_default=True,
+    help="The longest delay before a restart.",
+)
+@click.option(
+    "--start-limit-burst",
+    type=click.IntRange(min=1),
+    default=_DEFAULT_POLICY.burst,
+    show_default=True,
+    help="A role that exits this many times within --start-limit-interval is marked failed, not restarted.",
+)
+@click.option(
+    "--start-limit-interval",
+    type=click.FloatRange(min=1),
+    default=_DEFAULT_POLICY.interval,
+    show_default=True,
+    help="Seconds over which --start-limit-burst counts exits.",
+)
 @click.option("--supervise", is_flag=True, hidden=True, help="Internal: the detached supervisor itself.")
 def up_cmd(  # noqa: PLR0917 - click passes each option as a parameter
     settings_path: Path | None,
@@ -72,6 +111,10 @@ def up_cmd(  # noqa: PLR0917 - click passes each option as a parameter
     redis_port: int | None,
     clickhouse_port: int | None,
     timeout: float,
+    restart_delay: float,
+    restart_max_delay: float,
+    start_limit_burst: int,
+    start_limit_interval: float,
     supervise: bool,
 ) -> None:
     """Start Redis, ClickHouse (demo), bootstrap, web, Celery worker and beat; wait until all are ready.
@@ -94,6 +137,9 @@ def up_cmd(  # noqa: PLR0917 - click passes each option as a parameter
         clickhouse_spare_port=clickhouse_spare_port,
         timeout=timeout,
         detached=detach or supervise,
+        restart=RestartPolicy(
+            restart_delay, max(restart_delay, restart_max_delay), start_limit_burst, start_limit_interval
+        ),
     )
     if supervise:  # the background half of --detach: supervise in this process
         options = UpOptions(**{**options.__dict__, "detached": True})
@@ -118,3 +164,29 @@ def down_cmd(settings_path: Path | None, state_dir: Path | None) -> None:
 def status_cmd(settings_path: Path | None, state_dir: Path | None, as_json: bool) -> None:
     """Each role's state. Exit 0: all running; 1: some role is not running; 3: the stack is not running."""
     sys.exit(status(resolve_state_dir(state_dir, settings_path), _say, as_json))
+
+
+_role = click.argument("role", type=click.Choice(ROLE_ORDER))
+_wait = click.option(
+    "--timeout", type=float, default=120, show_default=True, help="Seconds to wait for the supervisor to do it."
+)
+
+
+@click.command(name="stop-role")
+@_role
+@_settings
+@_state_dir
+@_wait
+def stop_role_cmd(role: str, settings_path: Path | None, state_dir: Path | None, timeout: float) -> None:
+    """Stop one role of a running stack and keep it stopped (no restart) until `start-role`."""
+    sys.exit(control_role(resolve_state_dir(state_dir, settings_path), role, "stop", _say, timeout))
+
+
+@click.command(name="start-role")
+@_role
+@_settings
+@_state_dir
+@_wait
+def start_role_cmd(role: str, settings_path: Path | None, state_dir: Path | None, timeout: float) -> None:
+    """Start a role stopped by `stop-role` or failed (start limit hit) again, with a fresh start limit."""
+    sys.exit(control_role(resolve_state_dir(state_dir, settings_path), role, "start", _say, timeout))

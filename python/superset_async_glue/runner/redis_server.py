@@ -63,7 +63,9 @@ def plan_redis(settings: Settings, run_dir: Path, data_dir: Path) -> RedisPlan:
         f"dir {_quote(str(data_dir))}",
         'logfile ""',
         "appendonly yes",
-        "appendfsync everysec",
+        # Every write reaches the disk before Redis answers it, so neither a killed Redis nor a host
+        # crash loses an acknowledged result (everysec may lose up to 2 s); docs/runner.md has the cost.
+        "appendfsync always",
         "save 900 1 300 100",
         "databases 16",
     ]

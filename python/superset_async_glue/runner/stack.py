@@ -15,7 +15,7 @@ from ..errors import GlueError, UsageError
 from . import procfs
 from .demo import demo_settings
 from .processes import stop_groups, tail
-from .state import ROLE_ORDER, StackState, read_state, stack_file
+from .state import ROLE_ORDER, ProcessState, StackState, read_state, requests_dir, stack_file
 from .supervisor import GRACE, Supervisor, UpOptions, describe_exit, glue_command, layout
 
 DEFAULT_STATE_DIR = Path(".superset-async-demo")
@@ -59,6 +59,14 @@ def _up_detached(options: UpOptions, say: Callable[[str], None]) -> int:
         options.clickhouse,
         "--timeout",
         str(options.timeout),
+        "--restart-delay",
+        str(options.restart.delay),
+        "--restart-max-delay",
+        str(options.restart.max_delay),
+        "--start-limit-burst",
+        str(options.restart.burst),
+        "--start-limit-interval",
+        str(options.restart.interval),
         "--supervise",
     ]
     if options.clickhouse_spare_port:
@@ -151,8 +159,10 @@ def down(state_dir: Path, say: Callable[[str], None]) -> int:
     return 0
 
 
-def role_states(state: StackState) -> dict[str, str]:
-    """Each role's state: "running" or "exited: <how>" / "gone: <why>"."""
+def role_states(state: StackState, supervisor_alive: bool | None = None) -> dict[str, str]:
+    """Each role's state: "running", "restarting: ...", "failed: ...", "stopped: ...", "exited: ..." or "gone: ..."."""
+    if supervisor_alive is None:
+        supervisor_alive = procfs.is_alive(state.supervisor_pid, state.supervisor_start_ticks)
     out: dict[str, str] = {}
     for role in ROLE_ORDER:
         p = state.processes.get(role)
@@ -160,11 +170,26 @@ def role_states(state: StackState) -> dict[str, str]:
             continue
         if procfs.is_alive(p.pid, p.start_ticks):
             out[role] = "running"
+        elif supervisor_alive and p.supervision == "restarting":
+            wait = max(0.0, (p.restart_at or 0.0) - time.time())
+            out[role] = f"restarting: in {wait:.0f}s (restart {p.restarts + 1})"
+        elif supervisor_alive and p.supervision == "failed":
+            out[role] = f"failed: start limit hit, not restarted (superset-async start-role {role} once fixed)"
+        elif supervisor_alive and p.supervision == "held":
+            out[role] = f"stopped: by stop-role (superset-async start-role {role} starts it)"
         elif p.exit_code is not None:
             out[role] = f"exited: {describe_exit(p.exit_code)}"
         else:
             out[role] = "gone: not running (exit status unknown; the supervisor did not record it)"
     return out
+
+
+def restart_summary(p: ProcessState) -> str:
+    """ "restarts N, last exit: killed by SIGKILL at 2026-11-30 06:40:12 UTC" (empty before any exit)."""
+    if p.last_exit_code is None or p.last_exited_at is None:
+        return f"restarts {p.restarts}" if p.restarts else ""
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(p.last_exited_at))
+    return f"restarts {p.restarts}, last exit: {describe_exit(p.last_exit_code)} at {when}"
 
 
 def status(state_dir: Path, say: Callable[[str], None], as_json: bool = False) -> int:
@@ -177,8 +202,8 @@ def status(state_dir: Path, say: Callable[[str], None], as_json: bool = False) -
             else f"no stack recorded in {state_dir}"
         )
         return STATUS_NOT_RUNNING
-    roles = role_states(state)
     supervisor_alive = procfs.is_alive(state.supervisor_pid, state.supervisor_start_ticks)
+    roles = role_states(state, supervisor_alive)
     running = [r for r, s in roles.items() if s == "running"]
     if not running and not supervisor_alive:
         code = STATUS_NOT_RUNNING
@@ -206,11 +231,52 @@ def status(state_dir: Path, say: Callable[[str], None], as_json: bool = False) -
         line = f"  {role:<10} {text}"
         if text == "running":
             line += f" (pid {p.pid}, up {time.time() - p.started_at:.0f}s, log {p.log})"
-        say(line)
+        summary = restart_summary(p)
+        say(line + (f"; {summary}" if summary else ""))
         if text != "running" and state.status not in ("stopped",):
             say(f"    last lines of {p.log}:")
             say("\n".join("      " + x for x in (tail(p.log, 10) or "(log is empty)").splitlines()))
     return code
+
+
+def control_role(state_dir: Path, role: str, action: str, say: Callable[[str], None], timeout: float) -> int:
+    """`stop-role` / `start-role`: ask the running supervisor, wait until stack.json shows it done."""
+    state = read_state(state_dir)
+    if state is None or not procfs.is_alive(state.supervisor_pid, state.supervisor_start_ticks):
+        raise UsageError(f"no supervisor runs a stack from {state_dir}; start it with: superset-async up")
+    if role not in state.processes:
+        raise UsageError(f"role {role!r} is not part of the stack in {state_dir} (roles: {', '.join(state.processes)})")
+    directory = requests_dir(state_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"{time.time_ns():020d}-{os.getpid()}"
+    tmp = directory / f".{name}.tmp"
+    tmp.write_text(json.dumps({"role": role, "action": action}), encoding="utf-8")
+    tmp.replace(directory / f"{name}.json")
+    before = state.processes[role]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        current = _read_own_state(state_dir, state.supervisor_pid)
+        if current is None or role not in current.processes:
+            continue
+        p = current.processes[role]
+        alive = procfs.is_alive(p.pid, p.start_ticks)
+        if action == "stop" and p.supervision == "held" and not procfs.group_members(p.pgid):
+            say(f"[{action}-role] {role}: stopped; the supervisor keeps it stopped until start-role")
+            return 0
+        if action == "start" and p.supervision == "running" and alive:
+            started = "already running" if p.pid == before.pid else "started"
+            say(f"[{action}-role] {role}: {started} (pid {p.pid})")
+            return 0
+        if action == "start" and p.pid != before.pid and p.supervision in ("restarting", "failed"):
+            raise GlueError(
+                f"{role} started (pid {p.pid}) but exited: {describe_exit(p.exit_code)}; "
+                + ("start limit hit, not restarted" if p.supervision == "failed" else "the supervisor restarts it")
+                + "; see superset-async status"
+            )
+        if not procfs.is_alive(state.supervisor_pid, state.supervisor_start_ticks):
+            raise GlueError(f"the supervisor (pid {state.supervisor_pid}) ended before the {action}-role of {role}")
+    raise GlueError(f"{role} not {'stopped' if action == 'stop' else 'running'} after {timeout:.0f}s; see status")
 
 
 def resolve_state_dir(state_dir: Path | None, settings_path: Path | None) -> Path:

@@ -13,13 +13,20 @@ from ..errors import UsageError
 
 FORMAT = 1
 Status = Literal["starting", "ready", "stopping", "stopped", "failed"]
+# What the supervisor does about a role: it runs; it waits `restart_at` to start it again; it gave up
+# (start limit hit: too many exits in the interval); it keeps it stopped (`superset-async stop-role`).
+Supervision = Literal["running", "restarting", "failed", "held"]
 # Long-running roles in start order; `down` stops them in reverse.
 ROLE_ORDER = ("redis", "clickhouse", "web", "worker", "beat")
 
 
 @dataclass(frozen=True)
 class ProcessState:
-    """One long-running process; exit_code is set by the supervisor when it sees the process end."""
+    """One long-running process; exit_code is set by the supervisor when it sees the process end.
+
+    pid, start_ticks, exit_code and exited_at describe the current (latest) process of the role;
+    restarts counts automatic restarts, last_exit_* the latest exit the supervisor saw of any of them.
+    """
 
     pid: int
     pgid: int
@@ -29,6 +36,11 @@ class ProcessState:
     argv: tuple[str, ...]
     exit_code: int | None = None
     exited_at: float | None = None
+    supervision: Supervision = "running"
+    restarts: int = 0
+    last_exit_code: int | None = None
+    last_exited_at: float | None = None
+    restart_at: float | None = None  # wall clock, while supervision is "restarting"
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,11 @@ def write_state(state_dir: Path, state: StackState) -> None:
     tmp = path.with_name(f".stack.json.{os.getpid()}")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     tmp.replace(path)
+
+
+def requests_dir(state_dir: Path) -> Path:
+    """Where `stop-role`/`start-role` leave requests for the supervisor (one file each, name in time order)."""
+    return state_dir / "run" / "requests"
 
 
 def read_state(state_dir: Path) -> StackState | None:

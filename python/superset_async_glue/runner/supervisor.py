@@ -2,21 +2,26 @@
 
 Order: Redis -> ClickHouse (when the settings declare a loopback ClickHouse) -> bootstrap ->
 web, worker and beat (command lines from commands.role_command, the NixOS module's source too).
-A process that dies later is reported with the tail of its log; the others keep running until
-Ctrl-C, SIGTERM or `superset-async down`, which stop every process group in reverse order.
+Once the stack is ready, a role that exits is reported with the tail of its log, the rest of its
+process group is stopped, and it is started again after a delay, as systemd's `Restart=always` does
+for the module's units: 1 s, doubling up to 30 s; a role that exits `burst` times within `interval`
+seconds is marked failed and left stopped (systemd's StartLimitBurst/StartLimitIntervalSec).
+`superset-async stop-role` keeps a role stopped on purpose, `start-role` starts it again. Ctrl-C,
+SIGTERM or `superset-async down` stop every process group in reverse order, with no restart.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Literal
@@ -34,12 +39,47 @@ from .processes import ManagedProcess, stop_groups, tail
 from .readiness import check_port_free, web_health, web_url, worker_ping
 from .redis_server import ping as redis_ping
 from .redis_server import plan_redis
-from .state import BootstrapState, ClickHouseState, StackState, read_state, write_state
+from .state import (
+    BootstrapState,
+    ClickHouseState,
+    StackState,
+    Supervision,
+    read_state,
+    requests_dir,
+    write_state,
+)
 
 ClickHouseMode = Literal["auto", "none"]
 # Seconds a role gets between SIGTERM and SIGKILL; Celery finishes running tasks first (warm shutdown).
 PROGRESS_EVERY = 5.0  # seconds between "still waiting" lines
 GRACE = {"web": 20.0, "worker": 30.0, "beat": 10.0, "clickhouse": 30.0, "redis": 15.0}
+LEFTOVER_GRACE = 5.0  # seconds the rest of a dead leader's group gets between SIGTERM and SIGKILL
+TICK = 0.5  # seconds between two looks at the processes and the requests once the stack is ready
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """systemd's Restart=always with a doubling RestartSec, and StartLimitBurst/StartLimitIntervalSec."""
+
+    delay: float = 1.0
+    max_delay: float = 30.0
+    burst: int = 6
+    interval: float = 120.0
+
+    def delay_after(self, recent_exits: int) -> float:
+        """The wait before the next start, when the role exited `recent_exits` times within the interval."""
+        return float(min(self.delay * 2 ** max(0, recent_exits - 1), self.max_delay))
+
+
+@dataclass
+class RoleRun:
+    """How to (re)start one role and what the supervisor is doing about it."""
+
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    mode: Supervision = "running"
+    exits: list[float] = field(default_factory=list)  # monotonic times of exits within the policy's interval
+    restart_at: float | None = None  # monotonic
 
 
 class StartupError(GlueError):
@@ -60,6 +100,7 @@ class UpOptions:
     clickhouse_spare_port: int | None = None
     timeout: float = 180.0
     detached: bool = False
+    restart: RestartPolicy = RestartPolicy()
 
 
 def layout(state_dir: Path) -> dict[str, Path]:
@@ -93,7 +134,7 @@ class Supervisor:
         self.settings: Settings = load_settings(options.settings_path)
         self.paths = layout(options.state_dir)
         self.processes: dict[str, ManagedProcess] = {}
-        self.reported: set[str] = set()
+        self.runs: dict[str, RoleRun] = {}
         self.oneshot: subprocess.Popen[str] | None = None
         self.stop_signal: int | None = None
         self.state: StackState | None = None
@@ -141,8 +182,9 @@ class Supervisor:
             self._save(status="ready")
             self._banner()
             while True:
+                self._handle_requests()
                 self._watch()
-                self._sleep(1.0)
+                self._sleep(TICK)
         except StopRequested:
             self.say(f"[up] {signal.Signals(self.stop_signal or signal.SIGTERM).name} received; stopping")
         except GlueError as err:
@@ -221,6 +263,7 @@ class Supervisor:
         self._check_stop()
         log = self.paths["logs"] / f"{role}.log"
         self.processes[role] = ManagedProcess(role, argv, log, env, self.options.state_dir)
+        self.runs[role] = RoleRun(tuple(argv), dict(env))
         self._record(role, self.processes[role])
         self.say(f"[up] {role}: started (pid {self.processes[role].pid}, log {log})")
 
@@ -302,21 +345,125 @@ class Supervisor:
         self.say(f"[up] state and logs in {self.options.state_dir}; stop with {stop}")
 
     def _watch(self) -> None:
-        for role, process in self.processes.items():
-            if role in self.reported or process.exit_code() is None:
-                continue
-            self.reported.add(role)
-            self.say("[up] " + self._death_report(role, "while the stack was running"))
-            assert self.state is not None  # noqa: S101
-            recorded = replace(self.state.processes[role], exit_code=process.exit_code(), exited_at=time.time())
-            self.state = self.state.with_process(role, recorded)
-            write_state(self.options.state_dir, self.state)
+        """Restart what exited (after its delay), or give up on a role past the start limit."""
+        for role, process in list(self.processes.items()):
+            run = self.runs[role]
+            if run.mode == "running" and process.exit_code() is not None:
+                self._on_exit(role)
+            elif run.mode == "restarting" and run.restart_at is not None and time.monotonic() >= run.restart_at:
+                self._check_stop()  # never start anything once a stop was asked for
+                self._restart(role, counted=True)
 
-    def _death_report(self, role: str, when: str) -> str:
+    def _on_exit(self, role: str) -> None:
+        process, run, policy = self.processes[role], self.runs[role], self.options.restart
+        code, exited_at, now = process.exit_code(), time.time(), time.monotonic()
+        # As systemd's KillMode=control-group: what the leader left behind (gunicorn's workers holding
+        # the port, Celery's pool children) is stopped before the role starts again.
+        stop_groups([process.pid], LEFTOVER_GRACE, functools.partial(_reap, process))
+        run.exits = [t for t in run.exits if now - t < policy.interval] + [now]
+        restart_at: float | None = None
+        if len(run.exits) >= policy.burst:
+            run.mode, run.restart_at = "failed", None
+            action = (
+                f"{len(run.exits)} exits within {policy.interval:.0f}s: start limit hit, not restarted "
+                f"(fix it, then: superset-async start-role {role} --state-dir {self.options.state_dir})"
+            )
+        else:
+            delay = policy.delay_after(len(run.exits))
+            run.mode, run.restart_at = "restarting", now + delay
+            restart_at = exited_at + delay
+            assert self.state is not None  # noqa: S101
+            action = f"restarting in {delay:.0f}s (restart {self.state.processes[role].restarts + 1})"
+        self.say("[up] " + self._death_report(role, "while the stack was running", action))
+        self._record_exit(role, code, exited_at, run.mode, restart_at)
+
+    def _record_exit(
+        self, role: str, code: int | None, exited_at: float, mode: Supervision, restart_at: float | None
+    ) -> None:
+        assert self.state is not None  # noqa: S101
+        recorded = replace(
+            self.state.processes[role],
+            exit_code=code,
+            exited_at=exited_at,
+            last_exit_code=code,
+            last_exited_at=exited_at,
+            supervision=mode,
+            restart_at=restart_at,
+        )
+        self.state = self.state.with_process(role, recorded)
+        write_state(self.options.state_dir, self.state)
+
+    def _restart(self, role: str, counted: bool) -> None:
+        """Start the role again with exactly the argv and environment of its first start."""
+        assert self.state is not None  # noqa: S101
+        run, before = self.runs[role], self.state.processes[role]
+        log = self.paths["logs"] / f"{role}.log"
+        process = ManagedProcess(role, run.argv, log, run.env, self.options.state_dir)
+        self.processes[role] = process
+        run.mode, run.restart_at = "running", None
+        restarts = before.restarts + 1 if counted else before.restarts
+        self.state = self.state.with_process(
+            role,
+            replace(
+                process.state(),
+                restarts=restarts,
+                last_exit_code=before.last_exit_code,
+                last_exited_at=before.last_exited_at,
+            ),
+        )
+        write_state(self.options.state_dir, self.state)
+        how = f"restarted (restart {restarts})" if counted else "started again (start-role)"
+        self.say(f"[up] {role}: {how}, pid {process.pid}")
+
+    # -- stop-role / start-role ------------------------------------------------------------------
+    def _handle_requests(self) -> None:
+        """Carry out the requests `superset-async stop-role`/`start-role` left, oldest first."""
+        directory = requests_dir(self.options.state_dir)
+        for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+            try:
+                request = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue  # being written (the CLI renames a complete file into place) or gone
+            finally:
+                path.unlink(missing_ok=True)
+            role, action = str(request.get("role")), request.get("action")
+            if role not in self.processes:
+                self.say(f"[up] ignored {action} request for {role!r}: no such role in this stack")
+            elif action == "stop":
+                self._hold(role)
+            elif action == "start":
+                self._release(role)
+
+    def _hold(self, role: str) -> None:
+        process, run = self.processes[role], self.runs[role]
+        run.mode, run.restart_at = "held", None
+        if process.exit_code() is None:
+            self.say(f"[up] {role}: stopping (stop-role); it stays stopped until start-role")
+            stop_groups([process.pid], GRACE[role], functools.partial(_reap, process))
+        else:
+            stop_groups([process.pid], LEFTOVER_GRACE, functools.partial(_reap, process))
+        assert self.state is not None  # noqa: S101
+        before = self.state.processes[role]
+        code = process.exit_code()
+        exited_at = before.exited_at if before.exit_code is not None and before.exited_at else time.time()
+        self._record_exit(role, code, exited_at, "held", None)
+        self.say(f"[up] {role}: stopped on request ({describe_exit(code)})")
+
+    def _release(self, role: str) -> None:
+        process, run = self.processes[role], self.runs[role]
+        if run.mode == "running" and process.exit_code() is None:
+            self.say(f"[up] {role}: start-role: already running (pid {process.pid})")
+            return
+        run.exits = []  # as `systemctl start` after a failure: a fresh start limit
+        self._restart(role, counted=False)
+
+    def _death_report(self, role: str, when: str, action: str = "") -> str:
         process = self.processes[role]
         return (
             f"{role} (pid {process.pid}) exited {when}: {describe_exit(process.exit_code())}; "
-            f"last lines of {process.log}:\n" + _indent(tail(process.log))
+            + (f"{action}; " if action else "")
+            + f"last lines of {process.log}:\n"
+            + _indent(tail(process.log))
         )
 
     # -- stopping --------------------------------------------------------------------------------
