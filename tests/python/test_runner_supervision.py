@@ -24,6 +24,7 @@ from superset_async_glue.loading import load_settings
 from superset_async_glue.runner import procfs
 from superset_async_glue.runner.readiness import web_health, worker_ping
 from superset_async_glue.runner.redis_server import ping as redis_ping
+from superset_async_glue.runner.supervisor import RestartPolicy
 
 BURST, INTERVAL = 3, 30
 UP_ARGS = ("--start-limit-burst", str(BURST), "--start-limit-interval", str(INTERVAL))
@@ -237,3 +238,11 @@ def test_a_role_that_keeps_crashing_is_reported_failed_and_not_restarted(supervi
     assert rows == [[8]]
     assert supervised.cli("status").code == 0
     print(f"\nclickhouse crash loop: failed after {gave_up:.1f}s ({BURST} exits, delays 1s and 2s)")
+
+
+def test_the_default_policy_doubles_the_delay_up_to_30s_and_gives_up_at_6_exits_in_120s() -> None:
+    policy = RestartPolicy()
+    assert (policy.burst, policy.interval) == (6, 120.0)
+    assert [policy.delay_after(n) for n in range(1, 9)] == [1, 2, 4, 8, 16, 30, 30, 30]
+    # A role failing at every start: 5 restarts after 1+2+4+8+16 s, then the 6th exit hits the limit.
+    assert sum(policy.delay_after(n) for n in range(1, policy.burst)) == 31

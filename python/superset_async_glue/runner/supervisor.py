@@ -26,7 +26,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Literal
 
-from ..cli.settings_cmds import write_atomically
 from ..commands import Role, role_command, role_environment
 from ..errors import GlueError
 from ..loading import load_settings
@@ -211,6 +210,10 @@ class Supervisor:
         s = self.settings
         check_port_free(s.redis.port, "redis.port")
         check_port_free(s.web.port, "web.port", "127.0.0.1" if s.web.bind in ("localhost", "0.0.0.0") else s.web.bind)  # noqa: S104
+        # Imported here: the cli package imports this module (runner_cmds), so a top-level import of
+        # cli.settings_cmds made `import superset_async_glue.runner.supervisor` fail as a cycle.
+        from ..cli.settings_cmds import write_atomically  # noqa: PLC0415
+
         write_atomically(self.paths["config"], render_config(s))
         me = os.getpid()
         self.state = StackState(
