@@ -100,6 +100,23 @@
           t.assertEqual(machine.succeed(f"systemctl show -p NRestarts --value {worker}").strip(), "0")
           machine.fail(f"journalctl -u {worker} | grep -E 'SIGSYS|Bad system call|signal 31|WorkerLostError'")
 
+      with subtest("a query whose prefork child is killed mid-run ends failed, not running forever"):
+          received = "journalctl -u superset-async-worker.service -o cat | grep -c 'sql_lab.get_sql_results.*received' || true"
+          before = int(machine.succeed(received).strip())
+          # verify as a transient unit: it submits a 6 s query and follows it to its end
+          machine.succeed(
+              "systemd-run --unit=lost-query --property=Type=exec "
+              "$(command -v superset-async-verify) --json --sql 'SELECT sleep(3) + sleep(3) AS slept'"
+          )
+          machine.wait_until_succeeds(f"test $({received}) -gt {before}", timeout=60)
+          machine.succeed("sleep 1; pkill -KILL -P $(systemctl show -p MainPID --value superset-async-worker.service)")
+          machine.wait_until_succeeds(
+              "journalctl -u lost-query -o cat | grep -q 'The worker process running this query was lost'", timeout=60
+          )
+          # the worker's main process survived and replaced its children: queries run again
+          t.assertEqual(machine.succeed("systemctl show -p NRestarts --value superset-async-worker.service").strip(), "0")
+          machine.wait_until_succeeds("superset-async-verify --json > /tmp/verify.json", timeout=120)
+
       with subtest("a killed worker is restarted by systemd, and new queries run"):
           machine.succeed("systemctl kill -s KILL superset-async-worker.service")
           machine.wait_until_succeeds("test $(systemctl show -p NRestarts --value superset-async-worker.service) -ge 1", timeout=60)

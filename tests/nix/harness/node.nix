@@ -17,7 +17,15 @@
 
 let
   h = import ../eval.nix { inherit lib system; };
+  # The glue's source, copied into the store only for its hash: files built with the wrapper (the
+  # rendered config) are rebuilt whenever the glue changes, not reused from an earlier checkout state.
+  glueSource = builtins.path {
+    name = "superset-async-glue-source";
+    path = /. + "${checkout}/python/superset_async_glue";
+    filter = path: type: baseNameOf path != "__pycache__";
+  };
   glue = h.pkgs.writeShellScriptBin "superset-async" ''
+    # glue source: ${glueSource}
     for root in /srv/superset-async ${lib.escapeShellArg checkout}; do
       [ -x "$root/.venv/bin/python" ] && break
     done
