@@ -129,6 +129,7 @@ def test_up_refuses_a_port_in_use(make_settings: object, tmp_path: Path) -> None
         result = run_cli("up", "--settings", str(settings), "--state-dir", str(tmp_path / "runner"))
     assert result.code == 2
     assert f"port {port} (redis.port)" in result.stderr
+    assert f"see what holds it with `ss -ltnp 'sport = :{port}'`" in result.stderr
 
 
 def _wait_for(path: Path, text: str, process: subprocess.Popen[bytes], timeout: float) -> str:
@@ -173,7 +174,9 @@ def test_demo_lifecycle_killed_worker_ctrl_c_restart_and_down_after_a_lost_super
         assert json.loads(settings_text)["databases"][0]["name"] == DEMO_DATABASE_NAME
         for name in ("secret_key", "gaq_jwt_secret", "admin_password", "redis_password", "clickhouse_password"):
             assert (state_dir / "secrets" / name).stat().st_mode & 0o777 == 0o600
-        assert f"the password is in {state_dir / 'secrets' / 'admin_password'}" in output.read_text()
+        banner = output.read_text()
+        assert f"the password is in {state_dir / 'secrets' / 'admin_password'}" in banner
+        assert f"3. check every piece: superset-async verify --state-dir {state_dir}" in banner
         assert (state_dir / "secrets" / "admin_password").read_text().strip() not in output.read_text()
 
         first = json.loads((state_dir / "run" / "stack.json").read_text())

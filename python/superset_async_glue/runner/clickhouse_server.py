@@ -22,8 +22,8 @@ from ..settings import Database, Settings
 SYSTEM_CONFIG_DIR = Path("/etc/clickhouse-server")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 INSTALL_HINT = (
-    "install Debian's clickhouse-server (apt-get install clickhouse-server, or run scripts/setup as root), "
-    "or start with --clickhouse none and declare an external ClickHouse in the settings"
+    "install Debian's clickhouse-server: `sudo apt-get install -y clickhouse-server` (as root without sudo, or "
+    "scripts/setup as root); or start with --clickhouse none and declare an external ClickHouse in the settings"
 )
 
 

@@ -68,6 +68,6 @@ def check_port_free(port: int, setting: str, host: str = "127.0.0.1") -> None:
             sock.bind((host, port))
         except OSError as err:
             raise UsageError(
-                f"port {port} ({setting}) on {host} is already in use ({err.strerror}); stop what uses it "
-                "or choose another port"
+                f"port {port} ({setting}) on {host} is already in use ({err.strerror}); see what holds it with "
+                f"`ss -ltnp 'sport = :{port}'`, stop it, or set another port in {setting}"
             ) from err

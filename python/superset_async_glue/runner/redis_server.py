@@ -33,8 +33,8 @@ def find_redis_server() -> str:
     found = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/sbin:/usr/bin")
     if not found:
         raise UsageError(
-            "redis-server not found on PATH; install it (Debian: apt-get install redis-server, "
-            "or run scripts/setup as root)"
+            "redis-server not found on PATH; install it: `sudo apt-get install -y redis-server` (as root without "
+            "sudo, or scripts/setup as root)"
         )
     return found
 

@@ -343,8 +343,11 @@ class Supervisor:
             if self.options.detached
             else "Ctrl-C (or superset-async down)"
         )
+        # The three things a person does next, in order.
         self.say(f"[up] READY: Superset at {web_url(s)}")
-        self.say(f"[up] log in as '{s.admin.username}'; the password is in {s.admin.password_file}")
+        self.say(f"[up]   1. open {web_url(s)} and log in as '{s.admin.username}'")
+        self.say(f"[up]   2. the password is in {s.admin.password_file}")
+        self.say(f"[up]   3. check every piece: superset-async verify --state-dir {self.options.state_dir}")
         self.say(f"[up] state and logs in {self.options.state_dir}; stop with {stop}")
 
     def _watch(self) -> None:
