@@ -17,6 +17,9 @@ in
       inherit (cfg.redis) port;
       unixSocketPerm = 660; # the services reach it through the group redis-superset-async
       appendOnly = true; # queued SQL Lab queries and results survive a Redis restart
+      # ... and a crash of the host: nothing Redis acknowledged is lost (the local runner does the same;
+      # docs/runner.md has the cost, a few ms per query).
+      appendFsync = "always";
       requirePassFile = cfg.redis.passwordFile;
       databases = 16;
     };

@@ -178,10 +178,11 @@ in
         port = 6390;
         unixSocketPerm = 660;
         appendOnly = true;
+        appendFsync = "always";
         requirePassFile = "/run/keys/redis";
       };
       got = {
-        inherit (cfg.services.redis.servers.superset-async) enable bind port unixSocketPerm appendOnly requirePassFile;
+        inherit (cfg.services.redis.servers.superset-async) enable bind port unixSocketPerm appendOnly appendFsync requirePassFile;
       };
     }
     {
