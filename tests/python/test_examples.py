@@ -10,6 +10,7 @@ import stat
 from pathlib import Path
 
 import pytest
+import redis
 from fixtures.common import REPO, free_port, run_cli
 from fixtures.stack import require_servers
 from superset_async_glue.loading import parse_settings
@@ -69,7 +70,11 @@ def test_init_settings_writes_a_valid_file_and_private_secrets_and_never_overwri
 
 
 def test_the_single_host_starting_settings_run_a_real_stack(tmp_path: Path) -> None:
-    """What a user does first: init-settings, then up; an async query runs on the worker."""
+    """What a user does first: init-settings, then up; an async query runs on the worker.
+
+    The profile puts broker, results and caches on Redis's unix socket (as the NixOS module does by
+    default; GAQ keeps TCP): the socket is private, and the worker reaches the broker through it.
+    """
     require_servers()
     out = tmp_path / "superset-async.json"
     assert run_cli("init-settings", "--output", str(out)).code == 0
@@ -85,7 +90,16 @@ def test_the_single_host_starting_settings_run_a_real_stack(tmp_path: Path) -> N
         outcome = client.run_async(client.database_id("ClickHouse"), "SELECT 41 + 1 AS answer")
         assert outcome.state == "success", outcome.error
         assert outcome.rows == [[42]]
-        assert Path(data["redis"]["unix_socket"]).is_socket()
+        socket_path = Path(data["redis"]["unix_socket"])
+        assert socket_path.is_socket()
+        assert socket_path.stat().st_mode & 0o777 == 0o700  # only the stack's own user reaches Redis
+        config = Path(data["state_dir"]) / "superset_config.py"
+        assert "redis+socket://" in config.read_text()
+        stack = json.loads((Path(data["state_dir"]) / "run" / "stack.json").read_text())
+        worker_env = Path(f"/proc/{stack['processes']['worker']['pid']}/environ").read_bytes()
+        assert b"SUPERSET_CONFIG_PATH=" + str(config).encode() in worker_env
+        redis_password = Path(data["redis"]["password_file"]).read_text().strip()
+        assert redis.Redis(unix_socket_path=str(socket_path), password=redis_password, db=0).ping()
     finally:
         down = run_cli("down", "--state-dir", data["state_dir"])
         assert down.code == 0, down.stdout + down.stderr

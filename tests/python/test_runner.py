@@ -17,7 +17,7 @@ import pytest
 import redis
 import requests
 from fixtures.common import BIN, free_port, run_cli
-from fixtures.stack import Stack, leftover_processes, require_servers, start_stack
+from fixtures.stack import Stack, leftover_processes, require_servers
 from fixtures.superset_api import SupersetClient
 from superset_async_glue.commands import role_command
 from superset_async_glue.loading import load_settings
@@ -233,25 +233,6 @@ def test_demo_lifecycle_killed_worker_ctrl_c_restart_and_down_after_a_lost_super
             os.killpg(up.pid, signal.SIGTERM)
             up.wait(timeout=120)
         run_cli("down", "--state-dir", str(state_dir), timeout=200)
-
-
-def test_a_stack_with_redis_on_a_unix_socket_runs_async_queries(tmp_path: Path) -> None:
-    """As the NixOS module does by default: broker, results and caches over a unix socket (GAQ keeps TCP)."""
-    socket_path = tmp_path / "redis" / "redis.sock"
-    with start_stack(tmp_path, {"redis": {"unix_socket": str(socket_path)}}) as stack:
-        assert socket_path.is_socket()
-        assert socket_path.stat().st_mode & 0o777 == 0o700
-        worker_env = Path(f"/proc/{stack.processes()['worker']}/environ").read_bytes()
-        assert b"SUPERSET_CONFIG_PATH=" + str(stack.config_path).encode() in worker_env
-        assert "redis+socket://" in stack.config_path.read_text()
-        client = SupersetClient(stack.web_url, stack.admin_username, stack.admin_password())
-        outcome = client.run_async(
-            client.database_id(stack.clickhouse_database_name), "SELECT count() FROM demo.cities"
-        )
-        assert outcome.state == "success", outcome.error
-        assert outcome.rows == [[len(DEMO_ROWS)]]
-        broker = redis.Redis(unix_socket_path=str(socket_path), password=stack.redis_password(), db=stack.broker_db)
-        assert broker.ping()
 
 
 def test_help_does_not_import_superset() -> None:
