@@ -55,7 +55,9 @@ def _plain_path(value: str) -> str:
     return str(PurePosixPath(value))
 
 
-SecretFile = Annotated[str, AfterValidator(_absolute_path)]
+# "secret_file" marks the key in the JSON schema, from which the NixOS module's contract is generated
+# (superset_async_glue/contract.py): the module checks that no such path lies in the Nix store.
+SecretFile = Annotated[str, AfterValidator(_absolute_path), Field(json_schema_extra={"secret_file": True})]
 AbsolutePath = Annotated[str, AfterValidator(_plain_path)]
 Seconds = Annotated[int, Field(gt=0, le=7 * 24 * 3600)]
 
@@ -153,9 +155,13 @@ class MetadataDB(Model):
         return self
 
 
+# Runs of these become "_" in a credential name; the NixOS module applies the same pattern (contract.py).
+CREDENTIAL_SLUG_SEPARATORS = r"[^A-Za-z0-9]+"
+
+
 def credential_slug(name: str) -> str:
     """A database name as it appears in a systemd credential name (letters, digits, underscore)."""
-    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower()
+    return re.sub(CREDENTIAL_SLUG_SEPARATORS, "_", name).strip("_").lower()
 
 
 def _check_uri(value: str) -> None:
