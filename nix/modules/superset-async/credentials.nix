@@ -1,7 +1,6 @@
 # Secrets reach the services through systemd's LoadCredential=: the file is read by systemd (as
 # root) and handed to the unit under $CREDENTIALS_DIRECTORY/<name>, where the rendered
-# superset_config.py looks first. Names must match secret_files() in
-# python/superset_async_glue/settings.py (the unit replay test compares them).
+# superset_config.py looks first. The names are the glue's secret_files(), taken from contract.json.
 {
   config,
   lib,
@@ -12,37 +11,47 @@ let
   inherit (lib) mkOption types;
   cfg = config.services.superset-async;
   s = cfg.finalSettings;
-  get = path: lib.attrByPath path null s;
+  rules = (lib.importJSON ./contract.json).credentials;
+  get = key: lib.attrByPath (lib.splitString "." key) null s;
 
-  # credential_slug() in settings.py: runs of other characters become "_", trimmed, lower case.
+  # credential_slug() of the glue: runs of separators become "_", trimmed, lower case.
   slug =
     name:
-    let
-      parts = builtins.filter builtins.isString (builtins.split "[^A-Za-z0-9]+" name);
-    in
-    lib.toLower (lib.concatStringsSep "_" (builtins.filter (p: p != "") parts));
+    lib.toLower (
+      lib.concatStringsSep "_" (
+        lib.filter (p: builtins.isString p && p != "") (builtins.split rules.slug.separators name)
+      )
+    );
 
-  candidates = {
-    secret_key = get [ "secret_key_file" ];
-    metadata_db_password = get [ "metadata_db" "password_file" ];
-    redis_password = get [ "redis" "password_file" ];
-    redis_tls_key = get [ "redis" "tls" "key_file" ];
-    gaq_jwt_secret =
-      if get [ "global_async_queries" "enabled" ] == false then null else get [ "global_async_queries" "jwt_secret_file" ];
-    admin_password = get [ "admin" "password_file" ];
-  }
-  // lib.listToAttrs (
-    map (db: lib.nameValuePair "database_${slug db.name}_password" (db.password_file or null)) (s.databases or [ ])
+  fixed = lib.mapAttrs (_: rule: if rule ? only_if && get rule.only_if == false then null else get rule.setting) rules.fixed;
+  databases = lib.listToAttrs (
+    map (
+      db: lib.nameValuePair (lib.replaceStrings [ "{slug}" ] [ (slug db.name) ] rules.database.template) (db.${rules.database.setting} or null)
+    ) s.databases
   );
+  secretFiles = lib.mapAttrs' (
+    key: lib.nameValuePair (lib.replaceStrings [ "{key}" ] [ (lib.toLower key) ] rules.secret_files.template)
+  ) (s.secret_files or { });
 in
 {
-  options.services.superset-async.credentials = mkOption {
-    type = types.attrsOf types.str;
-    readOnly = true;
-    description = "Credential name -> secret file, as passed to LoadCredential= of every unit.";
+  options.services.superset-async = {
+    credentials = mkOption {
+      type = types.attrsOf types.str;
+      readOnly = true;
+      description = "Credential name -> secret file, as passed to LoadCredential= of every unit.";
+    };
+    credentialSlug = mkOption {
+      type = types.functionTo types.str;
+      readOnly = true;
+      internal = true;
+      description = "The glue's credential_slug(), for tests of the contract's examples.";
+    };
   };
 
   config = lib.mkIf cfg.enable {
-    services.superset-async.credentials = lib.filterAttrs (_: path: path != null) candidates;
+    services.superset-async = {
+      credentials = lib.filterAttrs (_: path: path != null) (fixed // databases // secretFiles);
+      credentialSlug = slug;
+    };
   };
 }

@@ -1,10 +1,13 @@
 # services.superset-async: Apache Superset with its asynchronous query stack (Redis, gunicorn,
 # Celery worker and beat) as hardened systemd services.
 #
-# The options below are the NixOS face of the glue's settings (docs/settings.md): they are turned
-# into one settings JSON (settings.nix), from which the glue renders superset_config.py at build
-# time and starts every role (`superset-async exec ROLE`), so the module and the local runner run
-# the very same command lines.
+# One settings surface, RFC 42 style: `settings` holds the glue's settings (docs/settings.md) under
+# their own snake_case keys; the keys this module reads itself are typed options inside it, the
+# rest passes through its freeform type. Types, defaults and descriptions of those keys come from
+# contract.json, generated from the glue's pydantic models (python/superset_async_glue/contract.py),
+# so the module holds no copy of the glue's rules. Only NixOS concepts live at the top level.
+# From the settings the glue renders superset_config.py at build time and starts every role
+# (`superset-async exec ROLE`), so the module and the local runner run the very same command lines.
 {
   config,
   lib,
@@ -21,6 +24,8 @@ let
     ;
   cfg = config.services.superset-async;
   settingsFormat = pkgs.formats.json { };
+  contract = lib.importJSON ./contract.json;
+  localSocket = "/run/redis-superset-async/redis.sock";
 
   # A secret is a path *string*: a Nix path literal would copy the secret into the world-readable store.
   secretFile = types.mkOptionType {
@@ -30,18 +35,89 @@ let
     check = x: builtins.isString x && lib.hasPrefix "/" x && !(lib.hasPrefix builtins.storeDir x);
     merge = lib.mergeEqualOption;
   };
-  mkSecretOption =
-    args:
+
+  # The option type of a glue key, from its JSON schema in the contract (ranges, enums, null).
+  typeOf =
+    entry:
+    let
+      lo =
+        if entry ? minimum then
+          entry.minimum
+        else if entry ? exclusiveMinimum then
+          entry.exclusiveMinimum + 1
+        else
+          null;
+      hi =
+        if entry ? maximum then
+          entry.maximum
+        else if entry ? exclusiveMaximum then
+          entry.exclusiveMaximum - 1
+        else
+          null;
+      int =
+        if lo != null && hi != null then
+          types.ints.between lo hi
+        else if lo == 1 then
+          types.ints.positive
+        else if lo == 0 then
+          types.ints.unsigned
+        else
+          types.int;
+      base =
+        if entry.secret_file or false then
+          secretFile
+        else if entry ? enum then
+          types.enum entry.enum
+        else if entry ? const then
+          types.enum [ entry.const ]
+        else
+          {
+            integer = int;
+            boolean = types.bool;
+            string = types.str;
+            array = types.listOf (if (entry.items.type or null) == "string" then types.str else settingsFormat.type);
+            object = settingsFormat.type;
+          }
+          .${entry.type};
+    in
+    if entry.nullable or false then types.nullOr base else base;
+
+  # The glue's default of a key; a key of a list's items ("databases[].uri") has its item's default.
+  defaultPath =
+    key:
+    let
+      parts = lib.splitString "[]." key;
+    in
+    if lib.length parts == 2 then
+      [ "item_defaults" (lib.head parts) ] ++ lib.splitString "." (lib.last parts)
+    else
+      [ "defaults" ] ++ lib.splitString "." key;
+
+  # An option inside `settings` for the glue key `key` (dotted, as in contract.json): its type,
+  # default and description are the glue's.
+  glueOption =
+    key: overrides:
+    let
+      entry = contract.keys.${key};
+    in
     mkOption (
       {
-        type = types.nullOr secretFile;
-        default = null;
+        type = typeOf entry;
+        description = "${entry.description or ""} (Glue key `${key}`, docs/settings-reference.md.)";
       }
-      // args
+      // lib.optionalAttrs (lib.hasAttrByPath (defaultPath key) contract) {
+        default = lib.getAttrFromPath (defaultPath key) contract;
+      }
+      // overrides
     );
+  # Several keys of one section, as the section's attribute set of options.
+  glueOptions =
+    keys:
+    lib.listToAttrs (map (k: lib.nameValuePair (lib.last (lib.splitString "." k)) (glueOption k { })) keys);
 in
 {
   imports = [
+    ./renames.nix
     ./settings.nix
     ./credentials.nix
     ./redis.nix
@@ -49,13 +125,18 @@ in
     ./assertions.nix
   ];
 
+  # No maintainers are listed yet: the module lives outside nixpkgs, in this flake (issues go to its repository).
+  meta.maintainers = [ ];
+
   options.services.superset-async = {
     enable = mkEnableOption "Apache Superset with its asynchronous query stack (Redis, gunicorn web, Celery worker and beat)";
 
+    # mkPackageOption names a package of nixpkgs; this one is the flake's own, so a plain option
+    # with defaultText stands in for it.
     package = mkOption {
       type = types.package;
       default = pkgs.callPackage ../../packages/superset-async.nix { };
-      defaultText = literalExpression "the superset-async package of this flake (Superset 6.1 and the glue, from python/lock)";
+      defaultText = literalExpression "superset-async.packages.\${system}.superset-async (Superset 6.1 and the glue, from python/lock)";
       description = "Python environment providing `superset-async`, `superset`, `gunicorn` and `celery`.";
     };
 
@@ -71,110 +152,27 @@ in
       description = "Group the services run as (created when left at the default).";
     };
 
-    stateDir = mkOption {
-      type = types.strMatching "/var/lib/[^/].*";
-      default = "/var/lib/superset-async";
-      description = "SUPERSET_HOME: the SQLite metadata database, Celery beat's schedule and Superset's data.";
+    openFirewall = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Open `settings.web.port` in the firewall (when the web role runs here).";
     };
 
-    secretKeyFile = mkOption {
-      type = secretFile;
-      example = "/run/keys/superset-secret-key";
+    redis.createLocally = mkOption {
+      type = types.bool;
+      default = true;
       description = ''
-        File holding Superset's `SECRET_KEY` (e.g. `openssl rand -base64 42`). Keep it stable: it
-        encrypts database passwords in the metadata database. Read through systemd's `LoadCredential`.
+        Run a dedicated Redis (`services.redis.servers.superset-async`, AOF on) configured from
+        `settings.redis`: it listens on `settings.redis.host`/`port` (loopback) and on the unix socket
+        `settings.redis.unix_socket`, with `settings.redis.password_file` as `requirepass`. When false,
+        point `settings.redis` at an external Redis shared by every host of the stack.
       '';
     };
 
-    adminPasswordFile = mkSecretOption {
-      example = "/run/keys/superset-admin-password";
-      description = "Password of the admin user `superset-async-init` creates; null creates no admin.";
-    };
-
-    globalAsyncQueries = {
-      enable = mkOption {
-        type = types.bool;
-        default = true;
-        description = "The `GLOBAL_ASYNC_QUERIES` feature: charts load through Celery and Redis streams (polling).";
-      };
-      jwtSecretFile = mkSecretOption {
-        example = "/run/keys/superset-gaq-jwt";
-        description = "`GLOBAL_ASYNC_QUERIES_JWT_SECRET`, at least 32 bytes. Required while the feature is on.";
-      };
-    };
-
-    metadataDatabase = {
-      uri = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-        example = "postgresql://superset@db.internal/superset";
-        description = "SQLAlchemy URI of the metadata database, without password; null: SQLite in stateDir.";
-      };
-      passwordFile = mkSecretOption { description = "Password of the metadata database user."; };
-    };
-
-    redis = {
-      createLocally = mkOption {
-        type = types.bool;
-        default = true;
-        description = ''
-          Run a dedicated Redis (`services.redis.servers.superset-async`, unix socket, AOF on). When
-          false, point `redis.host`/`redis.port` at an external Redis shared by every host of the stack.
-        '';
-      };
-      host = mkOption {
-        type = types.str;
-        default = "127.0.0.1";
-        description = "Redis TCP host. Superset's GLOBAL_ASYNC_QUERIES backend always connects over TCP.";
-      };
-      port = mkOption {
-        type = types.port;
-        default = 6390;
-        description = "Redis TCP port (the local Redis listens on it, loopback only).";
-      };
-      passwordFile = mkSecretOption {
-        example = "/run/keys/superset-redis";
-        description = "Redis password (`requirepass` of the local Redis).";
-      };
-    };
-
-    web = {
-      enable = mkOption {
-        type = types.bool;
-        default = true;
-        description = "Run the web server (gunicorn) on this host.";
-      };
-      listenAddress = mkOption {
-        type = types.str;
-        default = "127.0.0.1";
-        description = "Address gunicorn binds to.";
-      };
-      port = mkOption {
-        type = types.port;
-        default = 8088;
-        description = "Port gunicorn binds to.";
-      };
-      workers = mkOption {
-        type = types.ints.positive;
-        default = 2;
-        description = "gunicorn worker processes.";
-      };
-      threads = mkOption {
-        type = types.ints.positive;
-        default = 4;
-        description = "Threads per gunicorn worker (gthread).";
-      };
-      timeout = mkOption {
-        type = types.ints.positive;
-        default = 300;
-        description = "gunicorn `--timeout` in seconds; at least the SQL Lab timeout.";
-      };
-      extraArgs = mkOption {
-        type = types.listOf types.str;
-        default = [ ];
-        example = [ "--max-requests=1000" ];
-        description = "Extra gunicorn arguments (<https://docs.gunicorn.org/en/stable/settings.html>).";
-      };
+    web.enable = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Run the web server (gunicorn) on this host.";
     };
 
     worker = {
@@ -188,31 +186,6 @@ in
         default = false;
         description = "Workers for this stack run on other hosts (lets async databases be declared without a local worker).";
       };
-      concurrency = mkOption {
-        type = types.ints.positive;
-        default = 4;
-        description = "Celery worker processes (`-c`).";
-      };
-      pool = mkOption {
-        type = types.enum [ "prefork" ];
-        default = "prefork";
-        description = "Celery pool; only prefork enforces the SQL Lab time limit.";
-      };
-      queues = mkOption {
-        type = types.listOf types.str;
-        default = [ ];
-        description = "Queues to consume (`--queues`); empty: Celery's default queue.";
-      };
-      maxTasksPerChild = mkOption {
-        type = types.nullOr types.ints.positive;
-        default = null;
-        description = "Recycle a worker process after this many tasks (`--max-tasks-per-child`).";
-      };
-      extraArgs = mkOption {
-        type = types.listOf types.str;
-        default = [ ];
-        description = "Extra `celery worker` arguments (<https://docs.celeryq.dev/en/stable/reference/cli.html>).";
-      };
     };
 
     beat.enable = mkOption {
@@ -222,9 +195,9 @@ in
       default = cfg.redis.createLocally;
       defaultText = literalExpression "config.services.superset-async.redis.createLocally";
       description = ''
-        Run Celery beat here (reports every minute, log pruning daily). Exactly one host of a stack must.
-        On by default only with a local Redis (a single-host stack); with an external Redis (hosts
-        sharing one broker) enable it on exactly one host.
+        Run Celery beat here (reports every minute, log pruning daily); sets `settings.beat.enabled`.
+        Exactly one host of a stack must. On by default only with a local Redis (a single-host
+        stack); with an external Redis (hosts sharing one broker) enable it on exactly one host.
       '';
     };
 
@@ -235,71 +208,125 @@ in
       description = "Run `superset-async-init` (migrations, admin, `superset init`, databases) before the other roles.";
     };
 
-    databases = mkOption {
-      default = { };
-      description = "Databases to register in Superset, by `database_name`.";
-      example = literalExpression ''
-        {
-          "ClickHouse" = {
-            uri = "clickhousedb://superset@127.0.0.1:8123/default";
-            passwordFile = "/run/keys/clickhouse-superset";
-          };
-        }
-      '';
-      type = types.attrsOf (
-        types.submodule {
-          options = {
-            uri = mkOption {
-              type = types.str;
-              description = "SQLAlchemy URI without password.";
-            };
-            passwordFile = mkSecretOption { description = "Password of the database user."; };
-            allowRunAsync = mkOption {
-              type = types.bool;
-              default = true;
-              description = "`allow_run_async`: SQL Lab runs its queries on the Celery workers.";
-            };
-            exposeInSqlLab = mkOption {
-              type = types.bool;
-              default = true;
-              description = "`expose_in_sqllab`.";
-            };
-            allowDml = mkOption {
-              type = types.bool;
-              default = false;
-              description = "`allow_dml`: INSERT/UPDATE/DELETE from SQL Lab.";
-            };
-            extra = mkOption {
-              type = settingsFormat.type;
-              default = { };
-              description = "Superset's database `extra` JSON.";
-            };
-          };
-        }
-      );
-    };
-
-    openFirewall = mkOption {
-      type = types.bool;
-      default = false;
-      description = "Open `web.port` in the firewall.";
-    };
-
     settings = mkOption {
-      type = types.submodule { freeformType = settingsFormat.type; };
       default = { };
       example = literalExpression ''
         {
+          secret_key_file = "/run/keys/superset-secret-key";
+          global_async_queries.jwt_secret_file = "/run/keys/superset-gaq-jwt";
+          redis.password_file = "/run/keys/superset-redis";
+          databases."ClickHouse" = {
+            uri = "clickhousedb://superset@127.0.0.1:8123/default";
+            password_file = "/run/keys/clickhouse-superset";
+          };
           sql_lab.timeout_seconds = 120;
           feature_flags.ALERT_REPORTS = true;
-          celery.worker_prefetch_multiplier = 1;
         }
       '';
       description = ''
-        The glue's settings (docs/settings.md), merged over what the options above produce. Upstream
-        key names are kept where they exist. Never put secrets here: the file lands in the Nix store;
-        use the `*File` options.
+        The glue's settings (docs/settings.md, every key: docs/settings-reference.md), under the
+        glue's own snake_case keys. The keys this module reads are typed options below; any other
+        key passes through. One difference: `databases` is an attribute set keyed by the database's
+        name (the glue's list, with `name` filled in). The glue validates the final settings when the
+        system is built (`superset-async render`), so a wrong value fails the build with a message
+        naming the key. Never put a secret here: the settings land in the Nix store; give files
+        (`*_file` keys, `secret_files`).
       '';
+      type = types.submodule {
+        freeformType = settingsFormat.type;
+        options = {
+          # StateDirectory= manages it: it must lie below /var/lib.
+          state_dir = glueOption "state_dir" { type = types.strMatching "/var/lib/[^/].*"; };
+          secret_key_file = glueOption "secret_key_file" {
+            example = "/run/keys/superset-secret-key";
+            description = ''
+              File holding Superset's `SECRET_KEY` (e.g. `openssl rand -base64 42`). Keep it stable: it
+              encrypts database passwords in the metadata database. Read through systemd's `LoadCredential=`.
+            '';
+          };
+          metadata_db = glueOptions [
+            "metadata_db.uri"
+            "metadata_db.password_file"
+          ];
+          admin.password_file = glueOption "admin.password_file" {
+            example = "/run/keys/superset-admin-password";
+          };
+          global_async_queries = glueOptions [
+            "global_async_queries.enabled"
+            "global_async_queries.jwt_secret_file"
+          ];
+          redis = glueOptions [
+            "redis.host"
+            "redis.password_file"
+          ] // {
+            port = glueOption "redis.port" {
+              # Not Redis's usual 6379: the stack's own Redis sits beside any other on the host.
+              default = 6390;
+            };
+            unix_socket = glueOption "redis.unix_socket" {
+              default = if cfg.redis.createLocally then localSocket else null;
+              defaultText = literalExpression ''if config.services.superset-async.redis.createLocally then "${localSocket}" else null'';
+            };
+          };
+          web = glueOptions [
+            "web.bind"
+            "web.port"
+            "web.workers"
+            "web.threads"
+            "web.timeout_seconds"
+            "web.extra_args"
+          ];
+          worker = glueOptions [
+            "worker.pool"
+            "worker.concurrency"
+            "worker.queues"
+            "worker.max_tasks_per_child"
+            "worker.extra_args"
+          ];
+          sql_lab = glueOptions [
+            "sql_lab.async_time_limit_seconds"
+            "sql_lab.hard_time_limit_grace_seconds"
+          ];
+          databases = mkOption {
+            default = { };
+            description = "Databases to register in Superset, by `database_name` (the glue's `databases` list).";
+            example = literalExpression ''
+              {
+                "ClickHouse" = {
+                  uri = "clickhousedb://superset@127.0.0.1:8123/default";
+                  password_file = "/run/keys/clickhouse-superset";
+                };
+              }
+            '';
+            type = types.attrsOf (
+              types.submodule {
+                freeformType = settingsFormat.type;
+                options = glueOptions [
+                  "databases[].uri"
+                  "databases[].password_file"
+                  "databases[].allow_run_async"
+                  "databases[].expose_in_sqllab"
+                  "databases[].allow_dml"
+                  "databases[].extra"
+                ];
+              }
+            );
+          };
+          secret_files = mkOption {
+            type = types.attrsOf secretFile;
+            default = { };
+            example = {
+              SMTP_PASSWORD = "/run/keys/superset-smtp";
+            };
+            description = ''
+              Other Superset config keys that hold a secret (`^[A-Z][A-Z0-9_]*$`, e.g. `SMTP_PASSWORD`), each
+              read from a file: every unit gets it as the credential `secret_file_<key in lower case>`, and
+              the rendered config sets the key from `$CREDENTIALS_DIRECTORY` like the other secrets.
+            '';
+          };
+          extra_config = glueOption "extra_config" { type = types.lines; };
+        };
+      };
     };
   };
 }

@@ -10,7 +10,9 @@
 let
   inherit (lib) mkIf optional optionals;
   cfg = config.services.superset-async;
-  s = cfg.effectiveSettings;
+  # The same values the glue renders from: the units read `settings`, never a copy of it.
+  s = cfg.settings;
+  stateDir = s.state_dir;
   exe = "${cfg.package}/bin/superset-async";
   files = "--settings ${cfg.settingsFile} --config ${cfg.configFile}";
   redisUnit = optional cfg.redis.createLocally "redis-superset-async.service";
@@ -25,13 +27,13 @@ let
     # and beat; they reconnect when Redis is back, and verify names what is missing meanwhile.
     wants = redisUnit;
     # Some libraries (matplotlib, numba caches, gunicorn) write below $HOME.
-    environment.HOME = cfg.stateDir;
+    environment.HOME = stateDir;
     serviceConfig = {
       User = cfg.user;
       Group = cfg.group;
-      StateDirectory = lib.removePrefix "/var/lib/" cfg.stateDir;
+      StateDirectory = lib.removePrefix "/var/lib/" stateDir;
       StateDirectoryMode = "0750";
-      WorkingDirectory = cfg.stateDir;
+      WorkingDirectory = stateDir;
       LoadCredential = lib.mapAttrsToList (name: path: "${name}:${path}") cfg.credentials;
       SupplementaryGroups = optional cfg.redis.createLocally "redis-superset-async"; # the Redis socket
       UMask = "0077";
@@ -88,7 +90,7 @@ in
       superset-async = {
         isSystemUser = true;
         inherit (cfg) group;
-        home = cfg.stateDir;
+        home = stateDir;
         description = "Apache Superset (superset-async)";
       };
     };

@@ -12,17 +12,19 @@ let
     services.superset-async = {
       enable = true;
       package = pkgs'.superset-async;
-      secretKeyFile = "/run/keys/sk";
-      globalAsyncQueries.jwtSecretFile = "/run/keys/jwt";
+      settings = {
+        secret_key_file = "/run/keys/sk";
+        global_async_queries.jwt_secret_file = "/run/keys/jwt";
+        redis.password_file = "/run/keys/redis";
+      };
     };
   };
   full = lib.recursiveUpdate minimal {
-    services.superset-async = {
-      adminPasswordFile = "/run/keys/admin";
-      redis.passwordFile = "/run/keys/redis";
+    services.superset-async.settings = {
+      admin.password_file = "/run/keys/admin";
       databases."ClickHouse (demo)" = {
         uri = "clickhousedb://superset@127.0.0.1:8123/demo";
-        passwordFile = "/run/keys/clickhouse";
+        password_file = "/run/keys/clickhouse";
       };
     };
   };
@@ -35,6 +37,7 @@ let
   sc = cfg: name: (svc cfg name).serviceConfig;
   unitText = cfg: name: cfg.system.build.units."${name}.service".text;
   final = cfg: cfg.services.superset-async.finalSettings;
+  redisServer = cfg: cfg.services.redis.servers.superset-async;
   roles = [
     "superset-async-init"
     "superset-async-web"
@@ -204,10 +207,12 @@ in
 
   (ok "external Redis: no local server, TCP settings, no unit dependency"
     (with' {
-      services.superset-async.redis = {
-        createLocally = false;
-        host = "redis.internal";
-        port = 6379;
+      services.superset-async = {
+        redis.createLocally = false;
+        settings.redis = {
+          host = "redis.internal";
+          port = 6379;
+        };
       };
     })
     (cfg: [
@@ -220,6 +225,7 @@ in
         expected = {
           host = "redis.internal";
           port = 6379;
+          unix_socket = null;
           password_file = "/run/keys/redis";
         };
         got = (final cfg).redis;
@@ -305,9 +311,9 @@ in
     [
       module
       (lib.recursiveUpdate minimal {
-        services.superset-async.globalAsyncQueries = {
-          enable = false;
-          jwtSecretFile = null;
+        services.superset-async.settings.global_async_queries = {
+          enabled = false;
+          jwt_secret_file = null;
         };
       })
     ]
@@ -318,7 +324,10 @@ in
       }
       {
         name = "settings";
-        expected = { enabled = false; };
+        expected = {
+          enabled = false;
+          jwt_secret_file = null;
+        };
         got = (final cfg).global_async_queries;
       }
     ]))
@@ -327,8 +336,10 @@ in
     (with' {
       services.superset-async = {
         openFirewall = true;
-        web.listenAddress = "0.0.0.0";
-        web.port = 8443;
+        settings.web = {
+          bind = "0.0.0.0";
+          port = 8443;
+        };
       };
     })
     (cfg: [
@@ -343,7 +354,7 @@ in
       }
     ]))
 
-  (ok "openFirewall on loopback warns; no Redis password warns"
+  (ok "openFirewall on loopback warns; no admin password warns"
     [
       module
       (lib.recursiveUpdate minimal { services.superset-async.openFirewall = true; })
@@ -353,8 +364,7 @@ in
         name = "warnings";
         cond =
           lib.any (lib.hasInfix "openFirewall is set but the web server listens on 127.0.0.1") cfg.warnings
-          && lib.any (lib.hasInfix "redis.passwordFile is null") cfg.warnings
-          && lib.any (lib.hasInfix "adminPasswordFile is null") cfg.warnings;
+          && lib.any (lib.hasInfix "settings.admin.password_file is null") cfg.warnings;
       }
     ]))
 
@@ -432,11 +442,11 @@ in
 
   (ok "worker options reach the settings; stop waits for the hard time limit"
     (with' {
-      services.superset-async.worker = {
+      services.superset-async.settings.worker = {
         concurrency = 8;
         queues = [ "sqllab" "celery" ];
-        maxTasksPerChild = 100;
-        extraArgs = [ "--without-gossip" ];
+        max_tasks_per_child = 100;
+        extra_args = [ "--without-gossip" ];
       };
     })
     (cfg: [
@@ -460,9 +470,9 @@ in
 
   (ok "PostgreSQL metadata database with its password as a credential"
     (with' {
-      services.superset-async.metadataDatabase = {
+      services.superset-async.settings.metadata_db = {
         uri = "postgresql://superset@db.internal/superset";
-        passwordFile = "/run/keys/pg";
+        password_file = "/run/keys/pg";
       };
     })
     (cfg: [
@@ -499,7 +509,7 @@ in
   (ok "a database that does not run async needs no worker"
     (with' {
       services.superset-async.worker.enable = false;
-      services.superset-async.databases."ClickHouse (demo)".allowRunAsync = false;
+      services.superset-async.settings.databases."ClickHouse (demo)".allow_run_async = false;
     })
     (cfg: [
       {
@@ -509,8 +519,8 @@ in
       }
     ]))
 
-  (ok "stateDir sets SUPERSET_HOME, StateDirectory and the user's home"
-    (with' { services.superset-async.stateDir = "/var/lib/superset-prod"; })
+  (ok "settings.state_dir sets SUPERSET_HOME, StateDirectory and the user's home"
+    (with' { services.superset-async.settings.state_dir = "/var/lib/superset-prod"; })
     (cfg: [
       {
         name = "StateDirectory";
@@ -524,30 +534,282 @@ in
       }
     ]))
 
+  # ---- one settings surface: what the module runs reads the value the glue renders from ------
+  (ok "every value the module itself uses is set through settings, and units, Redis and settings agree"
+    (with' {
+      services.superset-async = {
+        openFirewall = true;
+        settings = {
+          state_dir = "/var/lib/superset-prod";
+          redis = {
+            port = 7000;
+            host = "::1";
+            unix_socket = "/run/redis-superset-async/stack.sock";
+            password_file = lib.mkForce "/run/keys/redis-2";
+          };
+          web = {
+            bind = "0.0.0.0";
+            port = 8443;
+          };
+          sql_lab = {
+            timeout_seconds = 600;
+            async_time_limit_seconds = 900;
+            hard_time_limit_grace_seconds = 30;
+          };
+        };
+      };
+    })
+    (cfg: [
+      {
+        name = "Redis: the module's server and the glue's settings";
+        expected = {
+          server = {
+            inherit (cfg.services.superset-async.settings.redis) port;
+            bind = "::1";
+            unixsocket = "/run/redis-superset-async/stack.sock";
+            requirePassFile = "/run/keys/redis-2";
+          };
+          glue = {
+            port = 7000;
+            host = "::1";
+            unix_socket = "/run/redis-superset-async/stack.sock";
+            password_file = "/run/keys/redis-2";
+          };
+        };
+        got = {
+          server = {
+            inherit ((redisServer cfg).settings) port bind unixsocket;
+            inherit (redisServer cfg) requirePassFile;
+          };
+          glue = { inherit ((final cfg).redis) port host unix_socket password_file; };
+        };
+      }
+      {
+        name = "Redis credential is the same file";
+        cond = lib.elem "redis_password:/run/keys/redis-2" (sc cfg "superset-async-web").LoadCredential;
+      }
+      {
+        name = "state directory: StateDirectory, WorkingDirectory, HOME, the user's home and state_dir";
+        expected = [ "superset-prod" "/var/lib/superset-prod" "/var/lib/superset-prod" "/var/lib/superset-prod" "/var/lib/superset-prod" ];
+        got = [
+          (sc cfg "superset-async-worker").StateDirectory
+          (sc cfg "superset-async-worker").WorkingDirectory
+          (svc cfg "superset-async-worker").environment.HOME
+          cfg.users.users.superset-async.home
+          (final cfg).state_dir
+        ];
+      }
+      {
+        name = "web port: the firewall opens the port the glue binds";
+        expected = [ [ 8443 ] 8443 "0.0.0.0" ];
+        got = [ cfg.networking.firewall.allowedTCPPorts (final cfg).web.port (final cfg).web.bind ];
+      }
+      {
+        name = "worker stop waits for the glue's hard time limit (900 + 30) plus 30 s";
+        expected = [ 960 900 30 ];
+        got = [
+          (sc cfg "superset-async-worker").TimeoutStopSec
+          (final cfg).sql_lab.async_time_limit_seconds
+          (final cfg).sql_lab.hard_time_limit_grace_seconds
+        ];
+      }
+      {
+        name = "the unit file and the redis.conf settings carry the same values";
+        got = unitText cfg "superset-async-worker" + builtins.toJSON (redisServer cfg).settings;
+        contains = [ "StateDirectory=superset-prod\n" "TimeoutStopSec=960\n" "\"port\":7000" ];
+      }
+    ]))
+
+  (ok "defaults: the module's own Redis on 6390 and its socket, both in the glue's settings"
+    (with' { })
+    (cfg: [
+      {
+        name = "server and settings";
+        expected = [ 6390 6390 "/run/redis-superset-async/redis.sock" "/run/redis-superset-async/redis.sock" ];
+        got = [
+          (redisServer cfg).port
+          (final cfg).redis.port
+          (redisServer cfg).unixSocket
+          (final cfg).redis.unix_socket
+        ];
+      }
+    ]))
+
+  (ok "the old option names still work, with a warning naming the new option"
+    [
+      module
+      {
+        services.superset-async = {
+          enable = true;
+          package = pkgs'.superset-async;
+          stateDir = "/var/lib/superset-old";
+          secretKeyFile = "/run/keys/sk";
+          adminPasswordFile = "/run/keys/admin";
+          globalAsyncQueries.jwtSecretFile = "/run/keys/jwt";
+          redis = {
+            port = 7001;
+            passwordFile = "/run/keys/redis";
+          };
+          web = {
+            listenAddress = "0.0.0.0";
+            timeout = 400;
+          };
+          worker.maxTasksPerChild = 10;
+          metadataDatabase.uri = "postgresql://superset@db/superset";
+          databases."ClickHouse" = {
+            uri = "clickhousedb://superset@127.0.0.1:8123/demo";
+            passwordFile = "/run/keys/ch";
+            allowDml = true;
+          };
+        };
+      }
+    ]
+    (cfg: [
+      {
+        name = "values reach settings";
+        expected = {
+          state_dir = "/var/lib/superset-old";
+          secret_key_file = "/run/keys/sk";
+          admin = "/run/keys/admin";
+          jwt = "/run/keys/jwt";
+          port = 7001;
+          redis_server_port = 7001;
+          bind = "0.0.0.0";
+          timeout = 400;
+          tasks = 10;
+          metadata = "postgresql://superset@db/superset";
+          db = {
+            name = "ClickHouse";
+            uri = "clickhousedb://superset@127.0.0.1:8123/demo";
+            password_file = "/run/keys/ch";
+            allow_dml = true;
+            allow_run_async = true;
+            expose_in_sqllab = true;
+            extra = { };
+          };
+        };
+        got = with final cfg; {
+          inherit state_dir secret_key_file;
+          admin = admin.password_file;
+          jwt = global_async_queries.jwt_secret_file;
+          inherit (redis) port;
+          redis_server_port = (redisServer cfg).port;
+          inherit (web) bind;
+          timeout = web.timeout_seconds;
+          tasks = worker.max_tasks_per_child;
+          metadata = metadata_db.uri;
+          db = lib.head databases;
+        };
+      }
+      {
+        name = "a warning per old option, naming the new one";
+        cond = lib.all (w: lib.any (lib.hasInfix w) cfg.warnings) [
+          "`services.superset-async.stateDir' defined in"
+          "has been renamed to `services.superset-async.settings.state_dir'"
+          "`services.superset-async.web.listenAddress' defined in"
+          "renamed to `services.superset-async.settings.web.bind'"
+          "renamed to `services.superset-async.settings.web.timeout_seconds'"
+          "`services.superset-async.databases' defined in"
+          "passwordFile -> password_file"
+        ];
+      }
+    ]))
+
+  (ok "credential names come from the contract: its slug examples hold in Nix" (with' { }) (cfg:
+    lib.mapAttrsToList (name: expected: {
+      name = "slug of ${name}";
+      inherit expected;
+      got = cfg.services.superset-async.credentialSlug name;
+    }) (lib.importJSON (module + "/contract.json")).credentials.slug.examples))
+
+  (ok "settings.secret_files: one credential per key, on every unit"
+    (with' {
+      services.superset-async.settings.secret_files = {
+        SMTP_PASSWORD = "/run/keys/smtp";
+        AUTH_OAUTH_SECRET = "/run/keys/oauth";
+      };
+    })
+    (cfg: map (r: {
+      name = "${r} credentials";
+      cond = lib.all (c: lib.elem c (sc cfg r).LoadCredential) [
+        "secret_file_smtp_password:/run/keys/smtp"
+        "secret_file_auth_oauth_secret:/run/keys/oauth"
+      ];
+    }) roles ++ [
+      {
+        name = "in the glue's settings";
+        expected = { SMTP_PASSWORD = "/run/keys/smtp"; AUTH_OAUTH_SECRET = "/run/keys/oauth"; };
+        got = (final cfg).secret_files;
+      }
+    ]))
+
+  (ok "a local Redis without a password, reached only through its socket with GAQ off: no TCP port"
+    [
+      module
+      {
+        services.superset-async = {
+          enable = true;
+          package = pkgs'.superset-async;
+          settings = {
+            secret_key_file = "/run/keys/sk";
+            global_async_queries.enabled = false;
+          };
+        };
+      }
+    ]
+    (cfg: [
+      {
+        name = "socket only";
+        expected = [ 0 "/run/redis-superset-async/redis.sock" 660 null ];
+        got = [ (redisServer cfg).port (redisServer cfg).unixSocket (redisServer cfg).unixSocketPerm (redisServer cfg).requirePassFile ];
+      }
+      {
+        name = "only the services' group reaches it";
+        expected = [ "redis-superset-async" ];
+        got = (sc cfg "superset-async-web").SupplementaryGroups;
+      }
+    ]))
+
+  (ok "the module's own meta" (with' { }) (cfg: [
+    {
+      name = "meta.maintainers declared";
+      cond = builtins.isList cfg.meta.maintainers;
+    }
+  ]))
+
   # ---- refused --------------------------------------------------------------------------------
   (fail "the seed's failure: async database, no worker, no external pool"
     (with' { services.superset-async.worker.enable = false; })
     [
-      "\"ClickHouse (demo)\" set allowRunAsync = true"
+      "\"ClickHouse (demo)\" set allow_run_async = true"
       "services.superset-async.worker.enable = false"
       "Failed to start remote"
     ])
 
-  (fail "GLOBAL_ASYNC_QUERIES without a JWT secret file"
-    (with' { services.superset-async.globalAsyncQueries.jwtSecretFile = lib.mkForce null; })
-    "services.superset-async.globalAsyncQueries.jwtSecretFile must be set")
+  (fail "Redis without a password is refused (pickles: code execution)"
+    (with' { services.superset-async.settings.redis.password_file = lib.mkForce null; })
+    [ "services.superset-async.settings.redis.password_file is null" "a password is required" "group redis-superset-async" ])
 
-  (fail "two Redis roles on one DB"
-    (with' { services.superset-async.settings.redis.dbs.cache = 1; })
-    "roles cache, results share Redis DB 1")
+  (fail "an external Redis without a password is refused too"
+    (with' {
+      services.superset-async = {
+        redis.createLocally = false;
+        settings.redis.password_file = lib.mkForce null;
+      };
+    })
+    "services.superset-async.settings.redis.password_file is null")
 
-  (fail "async time limit shorter than the SQL Lab timeout"
-    (with' { services.superset-async.settings.sql_lab.async_time_limit_seconds = 60; })
-    "async_time_limit_seconds (60) is shorter than sql_lab.timeout_seconds (300)")
+  (fail "no password and GAQ on (it needs TCP): the socket alone is not enough"
+    (with' { services.superset-async.settings.redis.password_file = lib.mkForce null; services.superset-async.settings.redis.unix_socket = "/run/redis-superset-async/redis.sock"; })
+    "settings.global_async_queries.enabled = false (its backend can only use TCP)")
 
-  (fail "gunicorn timeout shorter than the SQL Lab timeout"
-    (with' { services.superset-async.web.timeout = 60; })
-    "services.superset-async.web.timeout (60) is shorter than")
+  (fail "the module's own Redis cannot listen beyond loopback"
+    (with' { services.superset-async.settings.redis.host = "0.0.0.0"; })
+    "services.superset-async.settings.redis.host is 0.0.0.0")
+
+  (fail "the module's own Redis cannot put its socket outside its runtime directory"
+    (with' { services.superset-async.settings.redis.unix_socket = "/run/other/redis.sock"; })
+    "only create its socket in its runtime directory")
 
   (fail "a secret key written into settings"
     (with' { services.superset-async.settings.secret_key = "hunter2"; })
@@ -558,44 +820,64 @@ in
     "redis.password would write a secret")
 
   (fail "a password in a database's extra JSON (it lands in the store with the settings)"
-    (with' { services.superset-async.databases."ClickHouse (demo)".extra.password = "hunter2"; })
-    "databases.[0].extra.password would write a secret")
+    (with' { services.superset-async.settings.databases."ClickHouse (demo)".extra.engine_params.connect_args.password = "hunter2"; })
+    "databases.ClickHouse (demo).extra.engine_params.connect_args.password would write a secret")
 
-  (fail "a secret file given as a store path through the freeform settings"
-    (with' { services.superset-async.settings.redis.password_file = "${root + "/flake.lock"}"; })
-    [ "redis_password (/nix/store/" "a secret file in the Nix store is readable by every user" ])
+  (fail "an API key or token anywhere in the settings"
+    (with' { services.superset-async.settings.feature_flags_extra = { MAPBOX_API_KEY = "pk.x"; slack.access_token = "xoxb"; }; })
+    [ "feature_flags_extra.MAPBOX_API_KEY" "feature_flags_extra.slack.access_token" ])
+
+  (fail "a secret file given as a store path through a freeform key"
+    (with' { services.superset-async.settings.redis.tls.key_file = "${root + "/flake.lock"}"; })
+    [ "redis.tls.key_file (/nix/store/" "a secret file in the Nix store is readable by every user" ])
+
+  (fail "a database password file in the store"
+    (with' { services.superset-async.settings.databases.other = { uri = "clickhousedb://u@h/d"; password_file = "${root + "/flake.lock"}"; }; })
+    "services.superset-async.settings.databases.other.password_file")
+
+  (fail "a secret_files entry in the store"
+    (with' { services.superset-async.settings.secret_files.SMTP_PASSWORD = "${root + "/flake.lock"}"; })
+    "services.superset-async.settings.secret_files.SMTP_PASSWORD")
+
+  (fail "a secret_files key that is not a Superset config key"
+    (with' { services.superset-async.settings.secret_files."smtp-password" = "/run/keys/smtp"; })
+    "settings.secret_files: smtp-password is not a Superset config key")
 
   (fail "a literal assigned to a secret-looking name in the escape hatch"
     (with' { services.superset-async.settings.extra_config = "SMTP_HOST = 'mail'\nSMTP_PASSWORD = 'hunter2'\n"; })
+    [ "extra_config assigns a literal to a secret-looking name" "settings.secret_files" ])
+
+  (fail "an API key in the escape hatch"
+    (with' { services.superset-async.settings.extra_config = "MAPBOX_API_KEY = \"pk.x\"\n"; })
     "extra_config assigns a literal to a secret-looking name")
 
-  (ok "the escape hatch may read a secret from a file at import"
-    (with' { services.superset-async.settings.extra_config = "SMTP_PASSWORD = open('/run/credentials/x').read()\n"; })
+  (ok "the escape hatch may read a secret from a file at import, and set other keys"
+    (with' { services.superset-async.settings.extra_config = "SMTP_PASSWORD = open('/run/credentials/x').read()\nCACHE_KEY_PREFIX = 'superset_'\n"; })
     (cfg: [ { name = "accepted"; cond = cfg.services.superset-async.enable; } ]))
 
   (fail "a secret given as a literal string instead of a file"
-    (with' { services.superset-async.secretKeyFile = lib.mkForce "hunter2"; })
-    [ "services.superset-async.secretKeyFile" "absolute path of a secret file" ])
+    (with' { services.superset-async.settings.secret_key_file = lib.mkForce "hunter2"; })
+    [ "services.superset-async.settings.secret_key_file" "absolute path of a secret file" ])
 
   (fail "a secret given as a Nix path literal (would be copied to the store)"
-    (with' { services.superset-async.secretKeyFile = lib.mkForce (root + "/README.md"); })
-    [ "services.superset-async.secretKeyFile" "not a Nix path" ])
+    (with' { services.superset-async.settings.secret_key_file = lib.mkForce (root + "/README.md"); })
+    [ "services.superset-async.settings.secret_key_file" "not a Nix path" ])
 
   (fail "a secret file inside the Nix store"
-    (with' { services.superset-async.adminPasswordFile = lib.mkForce "/nix/store/aaaa-admin"; })
-    "services.superset-async.adminPasswordFile")
+    (with' { services.superset-async.settings.admin.password_file = lib.mkForce "/nix/store/aaaa-admin"; })
+    "services.superset-async.settings.admin.password_file")
 
   (fail "no secret key file at all"
-    [ module { services.superset-async = { enable = true; package = pkgs'.superset-async; globalAsyncQueries.jwtSecretFile = "/run/keys/jwt"; }; } ]
-    "services.superset-async.secretKeyFile")
+    [ module { services.superset-async = { enable = true; package = pkgs'.superset-async; settings.redis.password_file = "/run/keys/r"; }; } ]
+    "services.superset-async.settings.secret_key_file")
 
   (fail "a database URI carrying a password"
-    (with' { services.superset-async.databases.bad.uri = "clickhousedb://u:hunter2@h:8123/d"; })
-    "services.superset-async.databases.\"bad\".uri carries a password")
+    (with' { services.superset-async.settings.databases.bad.uri = "clickhousedb://u:hunter2@h:8123/d"; })
+    "services.superset-async.settings.databases.\"bad\".uri carries a password")
 
   (fail "a metadata URI carrying a password"
-    (with' { services.superset-async.metadataDatabase.uri = "postgresql://su:pw@db/superset"; })
-    "services.superset-async.metadataDatabase.uri carries a password")
+    (with' { services.superset-async.settings.metadata_db.uri = "postgresql://su:pw@db/superset"; })
+    "services.superset-async.settings.metadata_db.uri carries a password")
 
   (fail "no role at all on the host"
     (with' {
@@ -607,19 +889,23 @@ in
     })
     "web, worker and beat are all disabled")
 
-  (fail "a pool that does not enforce time limits"
-    (with' { services.superset-async.worker.pool = "threads"; })
-    "services.superset-async.worker.pool")
+  (fail "beat set in settings against beat.enable conflicts"
+    (with' { services.superset-async.settings.beat.enabled = false; })
+    "services.superset-async.settings.beat.enabled")
+
+  (fail "a pool the glue does not know (its enum, from the contract)"
+    (with' { services.superset-async.settings.worker.pool = "eventlet"; })
+    [ "services.superset-async.settings.worker.pool" "one of \"prefork\", \"threads\", \"solo\"" ])
 
   (fail "a state directory outside /var/lib"
-    (with' { services.superset-async.stateDir = "/srv/superset"; })
-    "services.superset-async.stateDir")
+    (with' { services.superset-async.settings.state_dir = "/srv/superset"; })
+    "services.superset-async.settings.state_dir")
 
-  (fail "a web port out of range"
-    (with' { services.superset-async.web.port = 70000; })
-    "services.superset-async.web.port")
+  (fail "a web port out of the glue's range (from the contract)"
+    (with' { services.superset-async.settings.web.port = 70000; })
+    [ "services.superset-async.settings.web.port" "between 1 and 65535" ])
 
   (fail "a database password file given as a relative path"
-    (with' { services.superset-async.databases."ClickHouse (demo)".passwordFile = lib.mkForce "keys/ch"; })
-    "passwordFile")
+    (with' { services.superset-async.settings.databases."ClickHouse (demo)".password_file = lib.mkForce "keys/ch"; })
+    "password_file")
 ]
