@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,16 @@ def _defaults(model: type[BaseModel]) -> dict[str, Any]:
         )
         adapter: TypeAdapter[Any] = TypeAdapter(field.annotation if field.annotation is not None else Any)
         found[name] = adapter.dump_python(value, mode="json")
+    return found
+
+
+def _item_defaults(model: type[BaseModel]) -> dict[str, Any]:
+    """The defaults of the items of every list of sections (e.g. each of `databases`)."""
+    found = {}
+    for name, field in model.model_fields.items():
+        args = [a for a in typing.get_args(field.annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if typing.get_origin(field.annotation) is tuple and args:
+            found[name] = _defaults(args[0])
     return found
 
 
@@ -173,6 +184,7 @@ def contract() -> dict[str, Any]:
     return {
         "_": f"Generated from python/superset_async_glue/settings.py; do not edit. Regenerate: {REGENERATE}",
         "defaults": _defaults(Settings),
+        "item_defaults": _item_defaults(Settings),
         "required": sorted(k for k in keys if "[]" not in k and _is_required(k)),
         "keys": keys,
         "secret_file_keys": secret_keys,
