@@ -46,26 +46,30 @@
 
   services.superset-async = {
     enable = true;
-    secretKeyFile = "/run/keys/superset-async/secret_key";
-    adminPasswordFile = "/run/keys/superset-async/admin_password";
-    globalAsyncQueries.jwtSecretFile = "/run/keys/superset-async/gaq_jwt_secret";
-    redis.passwordFile = "/run/keys/superset-async/redis_password";
-    metadataDatabase = {
-      uri = "postgresql://superset@127.0.0.1:5432/superset";
-      passwordFile = "/run/keys/superset-async/metadata_db_password";
-    };
-    web = {
-      workers = 4;
-      threads = 4;
-    };
-    worker = {
-      concurrency = 4;
-      maxTasksPerChild = 200;
-    };
-    settings.global_async_queries.jwt_cookie_secure = true; # served over HTTPS by the proxy
-    databases."ClickHouse" = {
-      uri = "clickhousedb://superset@127.0.0.1:8123/default";
-      passwordFile = "/run/keys/superset-async/clickhouse_password";
+    settings = {
+      secret_key_file = "/run/keys/superset-async/secret_key";
+      admin.password_file = "/run/keys/superset-async/admin_password";
+      global_async_queries = {
+        jwt_secret_file = "/run/keys/superset-async/gaq_jwt_secret";
+        jwt_cookie_secure = true; # served over HTTPS by the proxy
+      };
+      redis.password_file = "/run/keys/superset-async/redis_password";
+      metadata_db = {
+        uri = "postgresql://superset@127.0.0.1:5432/superset";
+        password_file = "/run/keys/superset-async/metadata_db_password";
+      };
+      web = {
+        workers = 4;
+        threads = 4;
+      };
+      worker = {
+        concurrency = 4;
+        max_tasks_per_child = 200;
+      };
+      databases."ClickHouse" = {
+        uri = "clickhousedb://superset@127.0.0.1:8123/default";
+        password_file = "/run/keys/superset-async/clickhouse_password";
+      };
     };
   };
 }

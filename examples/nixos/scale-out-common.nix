@@ -4,17 +4,19 @@
 {
   services.superset-async = {
     enable = true;
-    secretKeyFile = "/run/keys/superset-async/secret_key";
-    globalAsyncQueries.jwtSecretFile = "/run/keys/superset-async/gaq_jwt_secret";
-    redis = {
-      createLocally = false;
-      host = "redis.internal";
-      port = 6379;
-      passwordFile = "/run/keys/superset-async/redis_password";
-    };
-    metadataDatabase = {
-      uri = "postgresql://superset@db.internal:5432/superset";
-      passwordFile = "/run/keys/superset-async/metadata_db_password";
+    redis.createLocally = false;
+    settings = {
+      secret_key_file = "/run/keys/superset-async/secret_key";
+      global_async_queries.jwt_secret_file = "/run/keys/superset-async/gaq_jwt_secret";
+      redis = {
+        host = "redis.internal";
+        port = 6379;
+        password_file = "/run/keys/superset-async/redis_password";
+      };
+      metadata_db = {
+        uri = "postgresql://superset@db.internal:5432/superset";
+        password_file = "/run/keys/superset-async/metadata_db_password";
+      };
     };
   };
 }

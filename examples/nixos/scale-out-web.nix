@@ -5,17 +5,19 @@
 {
   imports = [ ./scale-out-common.nix ];
   services.superset-async = {
-    adminPasswordFile = "/run/keys/superset-async/admin_password";
     beat.enable = true; # with an external Redis, beat runs only where enabled: on exactly one host
-    web.listenAddress = "0.0.0.0";
     openFirewall = true;
     worker = {
       enable = false;
       externalPool = true;
     };
-    databases."ClickHouse" = {
-      uri = "clickhousedb://superset@clickhouse.internal:8123/default";
-      passwordFile = "/run/keys/superset-async/clickhouse_password";
+    settings = {
+      admin.password_file = "/run/keys/superset-async/admin_password";
+      web.bind = "0.0.0.0";
+      databases."ClickHouse" = {
+        uri = "clickhousedb://superset@clickhouse.internal:8123/default";
+        password_file = "/run/keys/superset-async/clickhouse_password";
+      };
     };
   };
 }

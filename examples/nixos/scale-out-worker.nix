@@ -8,6 +8,6 @@
     beat.enable = false;
     # Databases are declared on the web host only: bootstrap stores them (passwords encrypted with
     # the shared secret key) in the metadata database, which the worker reads.
-    worker.concurrency = 4;
+    settings.worker.concurrency = 4;
   };
 }

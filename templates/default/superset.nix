@@ -10,14 +10,16 @@
 {
   services.superset-async = {
     enable = true;
-    secretKeyFile = "/run/keys/superset-async/secret_key";
-    adminPasswordFile = "/run/keys/superset-async/admin_password";
-    globalAsyncQueries.jwtSecretFile = "/run/keys/superset-async/gaq_jwt_secret";
-    redis.passwordFile = "/run/keys/superset-async/redis_password";
-    databases."ClickHouse" = {
-      uri = "clickhousedb://superset@127.0.0.1:8123/default";
-      passwordFile = "/run/keys/superset-async/clickhouse_password";
-      allowRunAsync = true;
+    settings = {
+      secret_key_file = "/run/keys/superset-async/secret_key";
+      admin.password_file = "/run/keys/superset-async/admin_password";
+      global_async_queries.jwt_secret_file = "/run/keys/superset-async/gaq_jwt_secret";
+      redis.password_file = "/run/keys/superset-async/redis_password"; # required: Redis holds pickles
+      databases."ClickHouse" = {
+        uri = "clickhousedb://superset@127.0.0.1:8123/default";
+        password_file = "/run/keys/superset-async/clickhouse_password";
+        allow_run_async = true;
+      };
     };
   };
 }

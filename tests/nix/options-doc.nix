@@ -13,8 +13,8 @@ let
         services.superset-async = {
           enable = true;
           package = harness.pkgs.writeShellScriptBin "superset-async" "exit 0";
-          secretKeyFile = "/run/keys/sk";
-          globalAsyncQueries.jwtSecretFile = "/run/keys/jwt";
+          settings.secret_key_file = "/run/keys/sk";
+          settings.redis.password_file = "/run/keys/redis";
         };
       }
     ];

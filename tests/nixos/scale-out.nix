@@ -14,17 +14,19 @@ let
       virtualisation.memorySize = 3072;
       services.superset-async = {
         enable = true;
-        secretKeyFile = "/run/keys/secret-key-shared";
-        globalAsyncQueries.jwtSecretFile = "/run/keys/gaq-jwt-shared";
-        redis = {
-          createLocally = false;
-          host = "server";
-          port = 6379;
-          passwordFile = "/run/keys/shared-redis";
-        };
-        metadataDatabase = {
-          uri = "postgresql://superset@server/superset";
-          passwordFile = "/run/keys/postgres";
+        redis.createLocally = false;
+        settings = {
+          secret_key_file = "/run/keys/secret-key-shared";
+          global_async_queries.jwt_secret_file = "/run/keys/gaq-jwt-shared";
+          redis = {
+            host = "server";
+            port = 6379;
+            password_file = "/run/keys/shared-redis";
+          };
+          metadata_db = {
+            uri = "postgresql://superset@server/superset";
+            password_file = "/run/keys/postgres";
+          };
         };
       };
       # Both hosts must share SECRET_KEY and the GAQ secret; a fixed test value, written at boot.
@@ -80,15 +82,17 @@ in
         script = ''psql -c "ALTER USER superset PASSWORD 'superset-pg'"'';
       };
       services.superset-async = {
-        adminPasswordFile = "/run/keys/admin";
         beat.enable = true; # external Redis: beat is off unless enabled, on exactly one host
         worker = {
           enable = false;
           externalPool = true;
         };
-        databases."Metadata (PostgreSQL)" = {
-          uri = "postgresql://superset@server/superset";
-          passwordFile = "/run/keys/postgres";
+        settings = {
+          admin.password_file = "/run/keys/admin";
+          databases."Metadata (PostgreSQL)" = {
+            uri = "postgresql://superset@server/superset";
+            password_file = "/run/keys/postgres";
+          };
         };
       };
     };

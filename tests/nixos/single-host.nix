@@ -36,16 +36,18 @@
 
       services.superset-async = {
         enable = true;
-        secretKeyFile = "/run/keys/secret-key";
-        adminPasswordFile = "/run/keys/admin";
-        globalAsyncQueries.jwtSecretFile = "/run/keys/gaq-jwt";
-        redis.passwordFile = "/run/keys/redis";
-        databases."ClickHouse" = {
-          uri = "clickhousedb://default@127.0.0.1:8123/demo";
-          allowRunAsync = true;
-        };
         openFirewall = true;
-        web.listenAddress = "0.0.0.0";
+        settings = {
+          secret_key_file = "/run/keys/secret-key";
+          admin.password_file = "/run/keys/admin";
+          global_async_queries.jwt_secret_file = "/run/keys/gaq-jwt";
+          redis.password_file = "/run/keys/redis";
+          databases."ClickHouse" = {
+            uri = "clickhousedb://default@127.0.0.1:8123/demo";
+            allow_run_async = true;
+          };
+          web.bind = "0.0.0.0";
+        };
       };
     };
 

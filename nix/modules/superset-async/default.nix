@@ -103,12 +103,13 @@ let
     mkOption (
       {
         type = typeOf entry;
-        description = "${entry.description or ""} (Glue key `${key}`, docs/settings-reference.md.)";
+        # `note`: what the module itself does with the value.
+        description = "${entry.description or ""}${lib.optionalString (overrides ? note) " ${overrides.note}"} (Glue key `${key}`, docs/settings-reference.md.)";
       }
       // lib.optionalAttrs (lib.hasAttrByPath (defaultPath key) contract) {
         default = lib.getAttrFromPath (defaultPath key) contract;
       }
-      // overrides
+      // removeAttrs overrides [ "note" ]
     );
   # Several keys of one section, as the section's attribute set of options.
   glueOptions =
@@ -236,7 +237,10 @@ in
         freeformType = settingsFormat.type;
         options = {
           # StateDirectory= manages it: it must lie below /var/lib.
-          state_dir = glueOption "state_dir" { type = types.strMatching "/var/lib/[^/].*"; };
+          state_dir = glueOption "state_dir" {
+            type = types.strMatching "/var/lib/[^/].*";
+            note = "Also every unit's StateDirectory=, WorkingDirectory= and HOME, so it must lie below /var/lib.";
+          };
           secret_key_file = glueOption "secret_key_file" {
             example = "/run/keys/superset-secret-key";
             description = ''
@@ -255,22 +259,33 @@ in
             "global_async_queries.enabled"
             "global_async_queries.jwt_secret_file"
           ];
-          redis = glueOptions [
-            "redis.host"
-            "redis.password_file"
-          ] // {
+          redis = {
+            password_file = glueOption "redis.password_file" {
+              note = ''
+                Required: Redis holds pickles Superset loads, so whoever writes to it runs code as the
+                service user. The one exception: the module's own Redis reached only through its
+                socket with global_async_queries off (its backend needs TCP); that Redis then opens no
+                TCP port. With redis.createLocally it is that Redis's `requirepass`.'';
+            };
+            host = glueOption "redis.host" {
+              note = "With redis.createLocally the module's own Redis binds it (loopback only).";
+            };
             port = glueOption "redis.port" {
               # Not Redis's usual 6379: the stack's own Redis sits beside any other on the host.
               default = 6390;
+              note = "With redis.createLocally the module's own Redis listens on it (no TCP at all when reached only through its socket, see redis.password_file).";
             };
             unix_socket = glueOption "redis.unix_socket" {
+              note = "With redis.createLocally the module's own Redis creates it (below /run/redis-superset-async/, mode 0660, group redis-superset-async, which the services join).";
               default = if cfg.redis.createLocally then localSocket else null;
               defaultText = literalExpression ''if config.services.superset-async.redis.createLocally then "${localSocket}" else null'';
             };
           };
-          web = glueOptions [
+          web = {
+            port = glueOption "web.port" { note = "openFirewall opens it."; };
+          }
+          // glueOptions [
             "web.bind"
-            "web.port"
             "web.workers"
             "web.threads"
             "web.timeout_seconds"
@@ -283,6 +298,7 @@ in
             "worker.max_tasks_per_child"
             "worker.extra_args"
           ];
+          # The worker's TimeoutStopSec= is their sum plus 30 s (a warm shutdown lets queries finish).
           sql_lab = glueOptions [
             "sql_lab.async_time_limit_seconds"
             "sql_lab.hard_time_limit_grace_seconds"

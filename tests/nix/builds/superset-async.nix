@@ -14,11 +14,13 @@ in
       services.superset-async = {
         enable = true;
         package = glue;
-        secretKeyFile = "/run/keys/sk";
-        globalAsyncQueries.jwtSecretFile = "/run/keys/jwt";
-        adminPasswordFile = "/run/keys/admin";
-        redis.passwordFile = "/run/keys/redis";
-        databases.ClickHouse.uri = "clickhousedb://superset@127.0.0.1:8123/demo";
+        settings = {
+          secret_key_file = "/run/keys/sk";
+          global_async_queries.jwt_secret_file = "/run/keys/jwt";
+          admin.password_file = "/run/keys/admin";
+          redis.password_file = "/run/keys/redis";
+          databases.ClickHouse.uri = "clickhousedb://superset@127.0.0.1:8123/demo";
+        };
       };
     }
   ];

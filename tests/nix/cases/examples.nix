@@ -19,7 +19,24 @@ let
         (root + "/${file}")
         { services.superset-async.package = pkgs'.superset-async; }
       ] ++ extra;
-      inherit check;
+      # What a user copies must not teach an old option name: no warning at all (renames warn).
+      check = cfg: [ { name = "no warnings"; expected = [ ]; got = cfg.warnings; } ] ++ check cfg;
+    };
+  # The VM tests' nodes (tests/nixos/) too: they are examples of a kind, and the systemd harness runs them.
+  vmNode =
+    test: node:
+    {
+      name = "tests/nixos/${test}.nix node ${node} evaluates without warnings";
+      expect = "ok";
+      pkgs = pkgs' // {
+        openssl = pkgs.writeShellScriptBin "openssl" "exit 0";
+      };
+      config = [
+        (import (root + "/tests/nixos/${test}.nix") { inherit module; }).nodes.${node}
+        postgresqlStub
+        { services.superset-async.package = pkgs'.superset-async; }
+      ];
+      check = cfg: [ { name = "no warnings"; expected = [ ]; got = cfg.warnings; } ];
     };
   units = cfg: lib.filter (lib.hasPrefix "superset-async") (lib.attrNames cfg.systemd.services);
   # services.postgresql is not among the general stubs; the harness's stub declares it.
@@ -66,4 +83,7 @@ in
       got = units cfg;
     }
   ]))
+  (vmNode "single-host" "machine")
+  (vmNode "scale-out" "server")
+  (vmNode "scale-out" "worker")
 ]
