@@ -61,8 +61,10 @@ def role_command(role: Role, settings: Settings, config_path: Path, bin_dir: Pat
             "--worker-class=gthread",
             f"--threads={w.threads}",
             f"--timeout={w.timeout_seconds}",
-            "--limit-request-line=0",
-            "--limit-request-field_size=0",
+            # gunicorn's own defaults unless raised on purpose (Superset's docs suggest 0, unlimited, for
+            # long explore URLs; 6.1 keeps chart state server-side behind a short form_data_key).
+            f"--limit-request-line={w.limit_request_line}",
+            f"--limit-request-field_size={w.limit_request_field_size}",
             "--no-control-socket",  # gunicorn 27 would otherwise open one under $HOME/.gunicorn
             "--access-logfile=-",
             *w.extra_args,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -25,19 +26,67 @@ def load_settings(path: Path) -> Settings:
     return parse_settings(text, str(path))
 
 
+# Deeper JSON is no settings file: refused before anything recurses into it (render, digest).
+MAX_DEPTH = 32
+
+
+class _NotFiniteError(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotFiniteError(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400 reads as infinity
+        raise _NotFiniteError(text)
+    return value
+
+
 def parse_settings(text: str, source: str = "settings") -> Settings:
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except json.JSONDecodeError as err:
         problem = SettingProblem("settings", f"not valid JSON at line {err.lineno} column {err.colno}: {err.msg}")
         raise SettingsError(source, [problem]) from err
+    except _NotFiniteError as err:
+        problem = SettingProblem(
+            "settings", f"{str(err)[:20]} is not a finite number; JSON has no NaN or Infinity: write a number"
+        )
+        raise SettingsError(source, [problem]) from None
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        raise SettingsError(source, [SettingProblem("settings", "a number has too many digits")]) from None
+    except RecursionError:
+        raise SettingsError(source, [_too_deep("settings")]) from None
     if not isinstance(data, dict):
         raise SettingsError(source, [SettingProblem("settings", "expected a JSON object at the top level")])
+    if (deep := _deeper_than(data, MAX_DEPTH)) is not None:
+        raise SettingsError(source, [_too_deep(_location(deep))])
     data.pop("$schema", None)  # editors' schema hint; not a setting
     try:
         return Settings.model_validate(without_comments(data))
     except ValidationError as err:
         raise SettingsError(source, [_problem(e) for e in err.errors()]) from err
+
+
+def _too_deep(location: str) -> SettingProblem:
+    return SettingProblem(location, f"nested more than {MAX_DEPTH} levels deep; no setting needs that")
+
+
+def _deeper_than(data: Any, limit: int) -> tuple[int | str, ...] | None:
+    """The location of a value nested more than `limit` levels deep, or None (iterative: no recursion)."""
+    stack: list[tuple[tuple[int | str, ...], Any]] = [((), data)]
+    while stack:
+        loc, value = stack.pop()
+        if len(loc) > limit:
+            return loc[:limit]
+        if isinstance(value, dict):
+            stack.extend(((*loc, str(k)), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend(((*loc, i), v) for i, v in enumerate(value))
+    return None
 
 
 COMMENT_PREFIX = "//"
@@ -88,8 +137,22 @@ def _problem(error: Any) -> SettingProblem:
     message = str(cause) if cause is not None else error["msg"]
     message = message.removeprefix("Value error, ")
     if kind not in ("value_error", "assertion_error") and not _is_secret_field(location):
-        message += f" (found {json.dumps(error.get('input'))[:80]})"
+        found = error.get("input")
+        # Only numbers, booleans and null are echoed: a string or a whole section given where
+        # something else was expected may be a secret pasted into the wrong place.
+        if found is None or isinstance(found, bool | int | float):
+            message += f" (found {str(json.dumps(found))[:80]})"
+        else:
+            message += f" (found a JSON {_json_type(found)})"
     return SettingProblem(location, message)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list | tuple):
+        return "array"
+    return "string" if isinstance(value, str) else type(value).__name__
 
 
 def _model_at(path: tuple[int | str, ...]) -> type[BaseModel] | None:

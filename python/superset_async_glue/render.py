@@ -14,7 +14,8 @@ from typing import Any
 from . import __version__
 from .loading import settings_digest
 from .redis_urls import Dialect, redis_py_tls_query, role_url
-from .settings import Settings, secret_files
+from .secret_files import MIN_SECRET_BYTES
+from .settings import Settings, secret_file_credential, secret_files
 
 # Runs at import inside Superset: read secrets late, fail with the setting's name and path.
 _PRELUDE = '''\
@@ -229,6 +230,7 @@ def render_config(settings: Settings) -> str:
         _redis_section(s),
         "# Flask and the metadata database",
         _assign("SECRET_KEY", _secret_expr(s, "secret_key")),
+        _min_length_check("SECRET_KEY", *secret_files(s)["secret_key"]),
         f"SQLALCHEMY_DATABASE_URI = {_metadata_uri(s)}",
         _assign("DATA_DIR", s.state_dir),
         _assign("FEATURE_FLAGS", feature_flags(s)),
@@ -269,7 +271,11 @@ def render_config(settings: Settings) -> str:
         "CELERY_CONFIG = CeleryConfig",
         "",
         _gaq_section(s) if gaq.enabled else "# GLOBAL_ASYNC_QUERIES is off (global_async_queries.enabled).",
+        "",
+        _web_section(s),
     ]
+    if s.secret_files:
+        parts += ["", _secret_files_section(s)]
     if s.extra_config.strip():
         parts += ["", "# extra_config from the settings (verbatim)", s.extra_config.rstrip("\n")]
     return "\n".join(parts).rstrip("\n") + "\n"
@@ -327,13 +333,75 @@ def _gaq_section(s: Settings) -> str:
         [
             "# GLOBAL_ASYNC_QUERIES (transport: polling)",
             _assign("GLOBAL_ASYNC_QUERIES_JWT_SECRET", _secret_expr(s, "gaq_jwt_secret")),
-            "if len(GLOBAL_ASYNC_QUERIES_JWT_SECRET.encode()) < 32:",
-            "    raise SecretFileError(",
-            f"        {f'superset-async: {where}: the secret in {path} is shorter than 32 bytes, which GAQ refuses'!r}",
-            "    )",
+            _min_length_check("GLOBAL_ASYNC_QUERIES_JWT_SECRET", where, path),
             _assign("GLOBAL_ASYNC_QUERIES_TRANSPORT", gaq.transport),
             _assign("GLOBAL_ASYNC_QUERIES_POLLING_DELAY", gaq.polling_delay_ms),
-            _assign("GLOBAL_ASYNC_QUERIES_JWT_COOKIE_SECURE", gaq.jwt_cookie_secure),
+            _assign("GLOBAL_ASYNC_QUERIES_JWT_COOKIE_SECURE", gaq.jwt_cookie_secure or s.web.public_url is not None),
             _assign("GLOBAL_ASYNC_QUERIES_CACHE_BACKEND", backend),
         ]
     )
+
+
+def _min_length_check(name: str, where: str, path: str) -> str:
+    # Checked again at import: the file may have changed since `check` (or been absent at render time).
+    first = f"superset-async: {where}: the secret in {path} is shorter than {MIN_SECRET_BYTES} bytes; "
+    return "\n".join(
+        [
+            f"if len({name}.encode()) < {MIN_SECRET_BYTES}:",
+            "    raise SecretFileError(",
+            f"        {first!r}",
+            f"        {'write a longer one, e.g. openssl rand -base64 48 > FILE'!r}",
+            "    )",
+        ]
+    )
+
+
+# Superset's own PROXY_FIX_CONFIG: one proxy's X-Forwarded-For, -Proto, -Host, -Port and -Prefix.
+PROXY_FIX_CONFIG = {"x_for": 1, "x_proto": 1, "x_host": 1, "x_port": 1, "x_prefix": 1}
+RATE_LIMIT_KEY_PREFIX = "superset_ratelimit"
+
+
+def _rate_limit_storage(s: Settings) -> Expr:
+    url = _url_expr(s, s.redis.dbs.cache, "redis_py")
+    # limits spells redis-py's unix:// as redis+unix://
+    return Expr(f"'redis+' + {url.code}") if s.redis.unix_socket else url
+
+
+def _web_section(s: Settings) -> str:
+    w = s.web
+    lines = [
+        "# Web: login rate limiting. Flask-Limiter keeps its counters in Redis (the cache DB, key prefix",
+        f"# {RATE_LIMIT_KEY_PREFIX}: short-lived data a flush may lose), so every gunicorn worker counts together.",
+        _assign("RATELIMIT_ENABLED", True),
+        _assign("AUTH_RATE_LIMITED", True),
+        _assign("AUTH_RATE_LIMIT", w.login_rate_limit),
+        "# No application-wide limit: one per client address would throttle SQL Lab's polling and every user",
+        "# behind one proxy address together; limit the whole site at the proxy if needed.",
+        _assign("RATELIMIT_APPLICATION", None),
+        _assign("RATELIMIT_STORAGE_URI", _rate_limit_storage(s)),
+        _assign("RATELIMIT_KEY_PREFIX", RATE_LIMIT_KEY_PREFIX),
+    ]
+    if w.public_url is None:
+        lines.append("# web.public_url is unset: cookies are not marked Secure and no proxy headers are trusted.")
+        return "\n".join(lines)
+    return "\n".join(
+        [
+            *lines,
+            "",
+            f"# Served over HTTPS at {w.public_url} (web.public_url) by one TLS proxy in front:",
+            "# cookies only over TLS; the proxy's X-Forwarded-* headers trusted (client address for the rate",
+            "# limit, https for Flask), which also makes Talisman send HSTS (Superset's TALISMAN_CONFIG keeps",
+            "# flask-talisman's strict_transport_security, one year, on secure requests).",
+            _assign("SESSION_COOKIE_SECURE", True),
+            _assign("ENABLE_PROXY_FIX", True),
+            _assign("PROXY_FIX_CONFIG", PROXY_FIX_CONFIG),
+            _assign("WEBDRIVER_BASEURL_USER_FRIENDLY", w.public_url),
+        ]
+    )
+
+
+def _secret_files_section(s: Settings) -> str:
+    lines = ["# secret_files: other Superset keys read from files at import ($CREDENTIALS_DIRECTORY first)"]
+    for key in sorted(s.secret_files):
+        lines.append(_assign(key, _secret_expr(s, secret_file_credential(key))))
+    return "\n".join(lines)

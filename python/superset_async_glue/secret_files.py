@@ -7,10 +7,12 @@ from pathlib import Path
 
 from .errors import SettingProblem, SettingsError
 from .secret_io import secret_path
-from .settings import Settings, secret_files
+from .settings import Settings, redis_access_problem, secret_files
 
-# Superset refuses a shorter GLOBAL_ASYNC_QUERIES_JWT_SECRET at start-up.
-MIN_BYTES = {"gaq_jwt_secret": 32}
+# Superset refuses a shorter GLOBAL_ASYNC_QUERIES_JWT_SECRET at start-up; SECRET_KEY signs sessions
+# and encrypts stored database passwords, so it gets the same floor (the rendered config checks both).
+MIN_SECRET_BYTES = 32
+MIN_BYTES = {"gaq_jwt_secret": MIN_SECRET_BYTES, "secret_key": MIN_SECRET_BYTES}
 
 
 def secret_file_problems(settings: Settings, *, missing_ok: bool) -> list[SettingProblem]:
@@ -43,5 +45,17 @@ def secret_file_problems(settings: Settings, *, missing_ok: bool) -> list[Settin
 
 def require_valid_secret_files(settings: Settings, source: str, *, missing_ok: bool) -> None:
     problems = secret_file_problems(settings, missing_ok=missing_ok)
+    if problems:
+        raise SettingsError(source, problems)
+
+
+def require_deployable(settings: Settings, source: str, *, missing_ok: bool) -> None:
+    """What `check` and `up` require beyond `render`: the secret files, and Redis access control.
+
+    `render` runs in a Nix build, where the NixOS module's own assertions stand for the second.
+    """
+    problems = secret_file_problems(settings, missing_ok=missing_ok)
+    if (redis := redis_access_problem(settings)) is not None:
+        problems.append(SettingProblem(*redis))
     if problems:
         raise SettingsError(source, problems)

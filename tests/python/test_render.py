@@ -49,7 +49,7 @@ def test_same_settings_same_bytes_whatever_the_key_order(make_settings: Settings
 
 
 def test_header_carries_the_settings_digest_and_no_timestamp(make_settings: SettingsFactory, tmp_path: Path) -> None:
-    settings = make_settings()
+    settings = make_settings({"redis": {"password_file": str(write_secret(tmp_path / "redis_pw"))}})
     text = render(settings, tmp_path / "c.py")
     digest = run_cli("check", "--settings", str(settings)).stdout.split("sha256 ")[1].rstrip(")\n")
     assert f"from settings sha256 {digest}." in text
@@ -91,9 +91,9 @@ def test_credentials_directory_wins_over_the_configured_path(make_settings: Sett
     render(make_settings(), config)
     creds = tmp_path / "creds"
     creds.mkdir()
-    write_secret(creds / "secret_key", "from-systemd")
+    write_secret(creds / "secret_key", "from-systemd-" + "x" * 32)
     loaded = import_config(config, env={"CREDENTIALS_DIRECTORY": str(creds)})
-    assert json.loads(loaded.stdout)["secret_key"] == "from-systemd"
+    assert json.loads(loaded.stdout)["secret_key"] == "from-systemd-" + "x" * 32
 
 
 def test_unix_socket_urls_in_each_dialect(make_settings: SettingsFactory, tmp_path: Path) -> None:

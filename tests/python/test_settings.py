@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.common import DELETE, REPO, SettingsFactory, run_cli, write_secret
+from fixtures.common import DELETE, REPO, CliResult, SettingsFactory, run_cli, write_secret
+from superset_async_glue.cli import main
+
+
+def run_main(*args: str) -> CliResult:
+    """`superset-async <args>` through its entry point, in this process (milliseconds, not a second);
+    any exception other than the exit it ends with escapes, with its traceback, and fails the test."""
+    out, err, argv = io.StringIO(), io.StringIO(), sys.argv
+    sys.argv = ["superset-async", *args]
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            main()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        sys.argv = argv
+    return CliResult(code, out.getvalue(), err.getvalue())
+
 
 # (case id, overrides of a valid base, location that must be named, text the message must contain)
 INVALID: list[tuple[str, dict[str, Any], str, str]] = [
@@ -122,6 +143,60 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
         "0 is below 1: Celery reads 0 as unlimited",
     ),
     ("running-grace-too-short", {"sql_lab": {"running_grace_seconds": 4}}, "sql_lab.running_grace_seconds", "5"),
+    # Values written into redis.conf, URLs, XML or argv: nothing that ends a line, a token or a URL part.
+    (
+        "redis-username-newline",
+        {"redis": {"username": "superset\nbind 0.0.0.0\nprotected-mode no"}},
+        "redis.username",
+        "expected 1-128 letters, digits",
+    ),
+    ("redis-host-url-delimiters", {"redis": {"host": "x?ssl_cert_reqs=none#"}}, "redis.host", "? # / @"),
+    ("redis-host-with-path", {"redis": {"host": "cache/0"}}, "redis.host", "bare host name"),
+    ("redis-socket-newline", {"redis": {"unix_socket": "/run/r.sock\nport 0"}}, "redis.unix_socket", "control"),
+    ("redis-socket-too-long", {"redis": {"unix_socket": "/" + "s" * 120}}, "redis.unix_socket", "107 bytes"),
+    ("state-dir-question-mark", {"state_dir": "/srv/a?mode=ro"}, "state_dir", "SQLite URI"),
+    ("secret-path-tab", {"secret_key_file": "/run/keys/a\tb"}, "secret_key_file", "no control characters"),
+    ("uri-with-newline", {"metadata_db": {"uri": "postgresql://u@db/x\ny"}}, "metadata_db.uri", "whitespace"),
+    ("queue-with-comma", {"worker": {"queues": ["a,b"]}}, "worker.queues[0]", "letters, digits"),
+    ("web-bind-url", {"web": {"bind": "http://0.0.0.0"}}, "web.bind", "bare host name"),
+    ("admin-name-newline", {"admin": {"username": "ad\nmin"}}, "admin.username", "control character"),
+    (
+        "celery-import-not-a-module",
+        {"celery": {"imports": ["superset.sql_lab", "x; y"]}},
+        "celery.imports[1]",
+        "dotted",
+    ),
+    # Built with Celery's parser during validation, not at Superset's start.
+    (
+        "crontab-hour-25",
+        {"celery": {"beat_schedule": {"x": {"task": "reports.scheduler", "crontab": {"hour": "25"}}}}},
+        "celery.beat_schedule.x.crontab.hour",
+        "Celery refuses '25'",
+    ),
+    (
+        "crontab-garbage",
+        {"celery": {"beat_schedule": {"x": {"task": "t", "crontab": {"minute": "*/0"}}}}},
+        "celery.beat_schedule.x.crontab.minute",
+        "Celery refuses",
+    ),
+    ("secret-key-short", {"secret_key_file": "@short:sk"}, "secret_key_file", "at least 32"),
+    ("public-url-http", {"web": {"public_url": "http://superset.example.org/"}}, "web.public_url", "https://"),
+    (
+        "public-url-credentials",
+        {"web": {"public_url": "https://u:p@superset.example.org/"}},
+        "web.public_url",
+        "no credentials",
+    ),
+    ("login-rate-limit", {"web": {"login_rate_limit": "lots"}}, "web.login_rate_limit", "10 per minute"),
+    ("request-line-above-max", {"web": {"limit_request_line": 9000}}, "web.limit_request_line", "8190"),
+    ("secret-files-key", {"secret_files": {"smtp_password": "/run/keys/smtp"}}, "secret_files.smtp_password", "upper"),
+    (
+        "secret-files-managed-key",
+        {"secret_files": {"SECRET_KEY": "/run/keys/sk"}},
+        "secret_files.SECRET_KEY",
+        "set secret_key_file instead",
+    ),
+    ("secret-files-relative", {"secret_files": {"SMTP_PASSWORD": "smtp"}}, "secret_files.SMTP_PASSWORD", "absolute"),
 ]
 
 
@@ -145,8 +220,8 @@ def test_invalid_setting_is_refused(
     output = tmp_path / "superset_config.py"
     output.write_text("previous render\n")
 
-    checked = run_cli("check", "--settings", str(settings))
-    rendered = run_cli("render", "--settings", str(settings), "--output", str(output))
+    checked = run_main("check", "--settings", str(settings))
+    rendered = run_main("render", "--settings", str(settings), "--output", str(output))
 
     for result in (checked, rendered):
         assert result.code == 2, result
@@ -157,9 +232,13 @@ def test_invalid_setting_is_refused(
     assert output.read_text() == "previous render\n"
 
 
+def _redis_password(tmp_path: Path) -> dict[str, Any]:
+    return {"redis": {"password_file": str(write_secret(tmp_path / "redis_password"))}}
+
+
 def test_missing_secret_file_fails_check_but_not_render(make_settings: SettingsFactory, tmp_path: Path) -> None:
     # render runs where secrets do not exist (a Nix build); check runs on the host that has them
-    settings = make_settings({"secret_key_file": "/nonexistent/superset-secret"})
+    settings = make_settings({"secret_key_file": "/nonexistent/superset-secret", **_redis_password(tmp_path)})
     checked = run_cli("check", "--settings", str(settings))
     assert checked.code == 2
     assert "  - secret_key_file: /nonexistent/superset-secret does not exist" in checked.stderr
@@ -193,10 +272,25 @@ def test_every_problem_is_reported_at_once(make_settings: SettingsFactory) -> No
     assert "3 invalid setting(s)" in result.stderr
 
 
-def test_valid_settings_pass_check(make_settings: SettingsFactory) -> None:
-    result = run_cli("check", "--settings", str(make_settings()))
+def test_valid_settings_pass_check(make_settings: SettingsFactory, tmp_path: Path) -> None:
+    result = run_cli("check", "--settings", str(make_settings(_redis_password(tmp_path))))
     assert result.code == 0, result
     assert "valid (sha256 " in result.stdout
+
+
+def test_check_requires_a_redis_password_unless_only_a_unix_socket_reaches_it(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    # Redis holds pickles that Superset loads: write access to it is code execution as Superset.
+    result = run_cli("check", "--settings", str(make_settings()))
+    assert result.code == 2
+    assert "  - redis.password_file: required: Redis holds pickles" in result.stderr
+    assert "set redis.password_file" in result.stderr
+    # GAQ always speaks TCP, so a socket alone is enough only with GAQ off.
+    socket_only = {"redis": {"unix_socket": "/run/sa/redis.sock"}}
+    assert run_cli("check", "--settings", str(make_settings(socket_only, name="gaq.json"))).code == 2
+    socket_only["global_async_queries"] = {"enabled": False}
+    assert run_cli("check", "--settings", str(make_settings(socket_only, name="sock.json"))).code == 0
 
 
 def test_schema_is_json_schema_of_all_sections() -> None:

@@ -11,7 +11,7 @@ import click
 
 from ..loading import load_settings, settings_digest
 from ..render import render_config
-from ..secret_files import require_valid_secret_files
+from ..secret_files import require_deployable, require_valid_secret_files
 from ..settings import Settings
 
 settings_option = click.option(
@@ -63,9 +63,9 @@ def render(settings_path: Path, output: Path) -> None:
 @settings_option
 @click.option("--skip-secret-files", is_flag=True, help="Do not require the secret files to exist here.")
 def check(settings_path: Path, skip_secret_files: bool) -> None:
-    """Validate the settings and their secret files; exit 2 with every problem listed."""
+    """Validate the settings, their secret files and Redis access control; exit 2 with every problem listed."""
     settings = load_settings(settings_path)
-    require_valid_secret_files(settings, str(settings_path), missing_ok=skip_secret_files)
+    require_deployable(settings, str(settings_path), missing_ok=skip_secret_files)
     click.echo(f"{settings_path}: valid (sha256 {settings_digest(settings)})")
 
 
