@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import typing
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic_core import PydanticUndefined
 
+from . import settings as settings_module
 from .settings import CREDENTIAL_SLUG_SEPARATORS, Settings, credential_slug, database_credential, secret_files
 
 REGENERATE = ".venv/bin/python -m superset_async_glue.contract -o nix/modules/superset-async/contract.json"
@@ -104,29 +106,38 @@ def _keys(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return keys
 
 
+def _with(model: BaseModel, dotted: str, value: Any) -> Any:
+    """`model` with the value at a dotted key replaced (no validation: a probe, never a configuration)."""
+    head, _, rest = dotted.partition(".")
+    if head.endswith("[]"):
+        name = head[:-2]
+        items = getattr(model, name)
+        return model.model_copy(update={name: (_with(items[0], rest, value), *items[1:])})
+    return model.model_copy(update={head: _with(getattr(model, head), rest, value) if rest else value})
+
+
 def _probe(keys: dict[str, dict[str, Any]], **overrides: Any) -> Settings:
-    """Settings with every secret-file key set to a path naming that key, and one database."""
-    # A server metadata DB: SQLite takes no password, and the probe sets every secret.
-    data: dict[str, Any] = {
-        "databases": [{"name": PROBE_DB, "uri": "probe://u@h/d"}],
-        "metadata_db": {"uri": "postgresql://probe@probe/probe"},
-    }
+    """Settings with every secret-file key set to a path naming that key, and one database.
+
+    Validated only as far as a minimal configuration; the secrets are then set without validation,
+    so that the glue's cross-checks (a password needs its user ...) need not be known here.
+    """
+    probe = Settings.model_validate(
+        {
+            "secret_key_file": "/probe/secret_key_file",
+            "global_async_queries": {"jwt_secret_file": "/probe/global_async_queries.jwt_secret_file"},
+            "redis": {"password_file": "/probe/redis.password_file"},
+            "databases": [{"name": PROBE_DB, "uri": "probe://u@h/d"}],
+        }
+    )
     for key, entry in keys.items():
         if entry.get("secret_file") and "*" not in key:
-            *parents, leaf = key.replace("[]", "").split(".")
-            node = data
-            for part in parents:
-                node = node.setdefault(part, {}) if part != "databases" else node[part][0]
-            node[leaf] = f"/probe/{key}"
+            probe = _with(probe, key, f"/probe/{key}")
     if "secret_files" in Settings.model_fields:
-        data["secret_files"] = {PROBE_KEY: "/probe/secret_files"}
+        probe = _with(probe, "secret_files", {PROBE_KEY: "/probe/secret_files"})
     for dotted, value in overrides.items():
-        *parents, leaf = dotted.split(".")
-        node = data
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return Settings.model_validate(data)
+        probe = _with(probe, dotted, value)
+    return probe
 
 
 def _credentials(keys: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -137,20 +148,20 @@ def _credentials(keys: dict[str, dict[str, Any]]) -> dict[str, Any]:
     fixed: dict[str, dict[str, Any]] = {
         name: {"setting": where}
         for name, (where, path) in found.items()
-        if path.startswith("/probe/") and "[" not in where
+        if path.startswith("/probe/") and "[" not in where and not where.startswith("secret_files")
     }
     # A credential that disappears when a switch (a boolean that defaults to true) is off needs it on.
     for key, entry in keys.items():
         if entry.get("type") != "boolean" or "[]" in key or "*" in key or _default_of(key) is not True:
             continue
-        try:
-            without = secret_files(_probe(keys, **{key: False}))
-        except ValueError:
-            continue
+        without = secret_files(_probe(keys, **{key: False}))
         for name in fixed.keys() - without.keys():
             fixed[name]["only_if"] = key
     slug = credential_slug(PROBE_DB)
     rule = dict(SECRET_FILES_RULE)
+    key_pattern = getattr(settings_module, "SECRET_FILE_KEY", None)  # the glue's own check, once it has one
+    if isinstance(key_pattern, re.Pattern):
+        rule["key_pattern"] = key_pattern.pattern
     if "secret_files" in Settings.model_fields:
         derived = next(name for name, (where, _) in found.items() if where.startswith("secret_files"))
         rule["template"] = derived.replace(PROBE_KEY.lower(), "{key}")

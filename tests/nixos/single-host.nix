@@ -67,6 +67,19 @@
           machine.wait_until_succeeds("superset-async-verify --json > /tmp/verify.json", timeout=300)
           machine.log(machine.succeed("cat /tmp/verify.json"))
 
+      with subtest("each role's main process is its program (superset-async exec replaced itself), with the settings' values"):
+          # KillMode=mixed and the worker's warm shutdown rely on the MainPID being celery itself.
+          for unit, words in [
+              ("web", ["/gunicorn", "--bind=0.0.0.0:${toString cfg.settings.web.port}", "--timeout=${toString cfg.settings.web.timeout_seconds}", "superset.app:create_app()"]),
+              ("worker", ["/celery", " worker ", "--pool=prefork", "--concurrency=${toString cfg.settings.worker.concurrency}"]),
+              ("beat", ["/celery", " beat ", "--schedule=${cfg.settings.state_dir}/celerybeat-schedule"]),
+          ]:
+              pid = machine.succeed(f"systemctl show -p MainPID --value superset-async-{unit}.service").strip()
+              cmdline = machine.succeed(f"tr '\\0' ' ' < /proc/{pid}/cmdline")
+              for word in words:
+                  t.assertIn(word, cmdline, unit)
+              machine.succeed(f"tr '\\0' '\\n' < /proc/{pid}/environ | grep -qx SUPERSET_CONFIG_PATH=${cfg.configFile}")
+
       with subtest("bootstrap is idempotent across restarts"):
           machine.succeed("systemctl restart superset-async-init.service")
           machine.succeed("journalctl -u superset-async-init.service --since -1min | grep -q unchanged")

@@ -1,12 +1,15 @@
 """Starting points a user copies: examples/settings/*.json, `init-settings`, and one of them run for real.
 
-The NixOS examples and the flake template are evaluated by tests/nix/cases/examples.nix.
+The NixOS examples and the flake template are evaluated by tests/nix/cases/examples.nix; here their
+final settings also pass the glue's own validation, and the module names every credential as the glue does.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,9 +18,35 @@ from fixtures.common import REPO, free_port, run_cli
 from fixtures.stack import require_servers
 from superset_async_glue.loading import parse_settings
 from superset_async_glue.profiles import PROFILES, starting_settings
+from superset_async_glue.settings import secret_files
 from superset_async_glue.verify.client import SupersetClient
 
 EXAMPLES = REPO / "examples" / "settings"
+NIX_CONFIG = "experimental-features = nix-command flakes\nbuild-users-group =\nsandbox = false\nsubstituters ="
+NIXOS_EXAMPLES = ("single-host", "production", "scale-out-web", "scale-out-worker")
+# Each NixOS example evaluated with the offline stubs (tests/nix): what the glue would receive, and
+# the LoadCredential= of every unit.
+NIXOS_EVAL = """
+let
+  h = import ./tests/nix/eval.nix { };
+  pkg = h.pkgs.writeShellScriptBin "superset-async" "exit 0";
+  pkgs = h.pkgs // { superset-async = pkg; postgresql = pkg; };
+  eval = name: (h.evalConfig {
+    inherit pkgs;
+    modules = [ ./nix/modules/superset-async ./tests/nix/stubs/test-nodes.nix (./examples/nixos + "/${name}.nix")
+                { services.superset-async.package = pkg; } ];
+  }).config;
+in
+builtins.listToAttrs (map (name: let c = eval name; in {
+  inherit name;
+  value = {
+    settings = c.services.superset-async.finalSettings;
+    units = builtins.mapAttrs (_: u: u.serviceConfig.LoadCredential)
+      (builtins.intersectAttrs (builtins.listToAttrs (map (r: { name = "superset-async-${r}"; value = null; })
+        [ "init" "web" "worker" "beat" ])) c.systemd.services);
+  };
+}) NAMES)
+"""
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -103,3 +132,31 @@ def test_the_single_host_starting_settings_run_a_real_stack(tmp_path: Path) -> N
     finally:
         down = run_cli("down", "--state-dir", data["state_dir"])
         assert down.code == 0, down.stdout + down.stderr
+
+
+def test_nixos_examples_give_the_glue_valid_settings_and_name_credentials_as_it_does() -> None:
+    """The glue validates the module's settings only at build time, which the offline tests cannot run."""
+    names = "[ " + " ".join(f'"{n}"' for n in NIXOS_EXAMPLES) + " ]"
+    evaluated = subprocess.run(
+        [
+            "nix-instantiate",
+            "--eval",
+            "--strict",
+            "--json",
+            "--readonly-mode",
+            "-E",
+            NIXOS_EVAL.replace("NAMES", names),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NIX_CONFIG": NIX_CONFIG},
+        timeout=120,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    for name, example in json.loads(evaluated.stdout).items():
+        settings = parse_settings(json.dumps(example["settings"]))
+        expected = {f"{credential}:{path}" for credential, (_, path) in secret_files(settings).items()}
+        assert example["units"], name
+        for unit, credentials in example["units"].items():
+            assert set(credentials) == expected, f"{name}: {unit}"
