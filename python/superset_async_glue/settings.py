@@ -33,6 +33,21 @@ OWNED_FEATURE_FLAGS = {
 
 REDIS_ROLES = ("broker", "results", "cache", "data_cache", "async_events")
 
+# secret_files keys: Superset config names, at most 64 characters (a systemd credential name is built from it).
+SECRET_FILE_KEY = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+# Config keys that hold a secret the rendered config already manages: never a secret_files key.
+MANAGED_CONFIG_KEYS = {
+    "SECRET_KEY": "secret_key_file",
+    "GLOBAL_ASYNC_QUERIES_JWT_SECRET": "global_async_queries.jwt_secret_file",
+    "SQLALCHEMY_DATABASE_URI": "metadata_db.password_file",
+    "CACHE_CONFIG": "redis.password_file",
+    "DATA_CACHE_CONFIG": "redis.password_file",
+    "RESULTS_BACKEND": "redis.password_file",
+    "CELERY_CONFIG": "redis.password_file",
+    "GLOBAL_ASYNC_QUERIES_CACHE_BACKEND": "redis.password_file",
+    "RATELIMIT_STORAGE_URI": "redis.password_file",
+}
+
 
 class LocatedValueError(ValueError):
     """A validation failure of a field other than the one being validated (cross-field checks)."""
@@ -42,11 +57,30 @@ class LocatedValueError(ValueError):
         self.location = location
 
 
+# Values written into another program's configuration (redis.conf, ClickHouse's XML, URLs, gunicorn's
+# and celery's argv) must not be able to end a line, a token or a URL part there: each field below
+# takes only what its target can hold literally.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Host names, IPv4 and IPv6 addresses: no URL delimiters (?#/@[]%), no whitespace.
+_HOST = re.compile(r"^[A-Za-z0-9_.:-]{1,253}$")
+# Redis ACL users, Celery queues: one token, no separator of the formats they are written into.
+_TOKEN = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_DOTTED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+# A unix socket path must fit sockaddr_un.sun_path (108 bytes with its terminating NUL).
+MAX_SOCKET_PATH_BYTES = 107
+
+
+def _no_control(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("contains a control character (newline, tab, NUL, ...); remove it")
+    return value
+
+
 def _absolute_path(value: str) -> str:
-    if not value.startswith("/") or "\n" in value or "\x00" in value:
+    if not value.startswith("/") or _CONTROL.search(value):
         raise ValueError(
-            "expected an absolute path to a file that holds the secret (e.g. /run/keys/superset-secret); "
-            "never put the secret itself in the settings"
+            "expected an absolute path (no control characters) to a file that holds the secret "
+            "(e.g. /run/keys/superset-secret); never put the secret itself in the settings"
         )
     return str(PurePosixPath(value))
 
@@ -54,13 +88,57 @@ def _absolute_path(value: str) -> str:
 def _plain_path(value: str) -> str:
     if not value.startswith("/"):
         raise ValueError(f"expected an absolute path, found {value!r}")
+    _no_control(value)
     return str(PurePosixPath(value))
+
+
+def _host(value: str) -> str:
+    if not _HOST.match(value):
+        raise ValueError(
+            "expected a bare host name or IP address (letters, digits, '.', '-', '_', ':' for IPv6); "
+            "a URL, credentials, whitespace or any of ? # / @ % [ ] do not belong here"
+            + (" (set username and password_file instead)" if "@" in value else "")
+        )
+    return value
+
+
+def _token(value: str) -> str:
+    if not _TOKEN.match(value):
+        raise ValueError("expected 1-128 letters, digits, '.', '-' or '_' (no whitespace or other punctuation)")
+    return value
+
+
+def _dotted_name(value: str) -> str:
+    if not _DOTTED_NAME.match(value):
+        raise ValueError("expected a dotted Python name such as superset.sql_lab")
+    return value
+
+
+def _no_url_delimiters(value: str) -> str:
+    if "?" in value or "#" in value:
+        raise ValueError("contains ? or #, which would end the path in the SQLite URI built from it; rename it")
+    return value
+
+
+def _socket_path(value: str) -> str:
+    if len(value.encode()) > MAX_SOCKET_PATH_BYTES:
+        raise ValueError(
+            f"is longer than {MAX_SOCKET_PATH_BYTES} bytes, the limit of a unix socket path; use a shorter one"
+        )
+    return value
 
 
 # "secret_file" marks the key in the JSON schema, from which the NixOS module's contract is generated
 # (superset_async_glue/contract.py): the module checks that no such path lies in the Nix store.
 SecretFile = Annotated[str, AfterValidator(_absolute_path), Field(json_schema_extra={"secret_file": True})]
 AbsolutePath = Annotated[str, AfterValidator(_plain_path)]
+# The state dir is also part of the default SQLite URI, where ? and # would start a query or fragment.
+StateDir = Annotated[str, AfterValidator(_plain_path), AfterValidator(_no_url_delimiters)]
+SocketPath = Annotated[str, AfterValidator(_plain_path), AfterValidator(_socket_path)]
+Host = Annotated[str, AfterValidator(_host)]
+Token = Annotated[str, AfterValidator(_token)]
+DottedName = Annotated[str, AfterValidator(_dotted_name)]
+Text = Annotated[str, AfterValidator(_no_control)]
 Seconds = Annotated[int, Field(gt=0, le=7 * 24 * 3600)]
 
 
@@ -113,25 +191,15 @@ class RedisDBs(Model):
 class Redis(Model):
     """How every process reaches Redis."""
 
-    host: str = Field("127.0.0.1", min_length=1, description="TCP host (always used by GAQ, see docs).")
+    host: Host = Field("127.0.0.1", description="TCP host (always used by GAQ, see docs).")
     port: int = Field(6379, ge=1, le=65535, description="TCP port.")
-    unix_socket: AbsolutePath | None = Field(
+    unix_socket: SocketPath | None = Field(
         None, description="Unix socket; when set, broker, results and caches use it instead of TCP."
     )
-    username: str | None = Field(None, description="Redis ACL user (Redis 6+).")
+    username: Token | None = Field(None, description="Redis ACL user (Redis 6+; letters, digits, '.', '-', '_').")
     password_file: SecretFile | None = Field(None, description="File holding the Redis password (requirepass).")
     tls: RedisTLS = Field(default_factory=_defaults)
     dbs: RedisDBs = Field(default_factory=_defaults)
-
-    @field_validator("host")
-    @classmethod
-    def _host_without_credentials(cls, value: str) -> str:
-        if "@" in value or "://" in value:
-            raise ValueError(
-                "expected a bare host name or address; a URL or credentials do not belong here "
-                "(set username and password_file instead)"
-            )
-        return value
 
 
 class MetadataDB(Model):
@@ -167,6 +235,8 @@ def credential_slug(name: str) -> str:
 
 
 def _check_uri(value: str) -> None:
+    if _CONTROL.search(value) or re.search(r"\s", value):
+        raise ValueError("contains whitespace or a control character; percent-encode it (%20) or remove it")
     parts = urlsplit(value)
     if not re.match(r"^[a-z][a-z0-9+.\-]*$", parts.scheme or ""):
         raise ValueError("expected an SQLAlchemy URI such as postgresql://superset@db.example/superset")
@@ -174,20 +244,36 @@ def _check_uri(value: str) -> None:
         raise ValueError("the URI carries a password; remove it from the URI and set password_file instead")
 
 
-class Crontab(Model):
-    """A celery.schedules.crontab, field by field."""
+_CRONTAB_FIELD = re.compile(r"^[A-Za-z0-9*/,-]{1,100}$")
 
-    minute: str = Field("*", description="crontab minute field.")
-    hour: str = Field("*", description="crontab hour field.")
-    day_of_week: str = Field("*", description="crontab day-of-week field.")
-    day_of_month: str = Field("*", description="crontab day-of-month field.")
-    month_of_year: str = Field("*", description="crontab month field.")
+
+class Crontab(Model):
+    """A celery.schedules.crontab, field by field (built with Celery's own parser while validating)."""
+
+    minute: str = Field("*", pattern=_CRONTAB_FIELD.pattern, description="crontab minute field.")
+    hour: str = Field("*", pattern=_CRONTAB_FIELD.pattern, description="crontab hour field.")
+    day_of_week: str = Field("*", pattern=_CRONTAB_FIELD.pattern, description="crontab day-of-week field.")
+    day_of_month: str = Field("*", pattern=_CRONTAB_FIELD.pattern, description="crontab day-of-month field.")
+    month_of_year: str = Field("*", pattern=_CRONTAB_FIELD.pattern, description="crontab month field.")
+
+    @model_validator(mode="after")
+    def _celery_accepts_it(self) -> Crontab:
+        # The rendered config builds celery.schedules.crontab(...) at import: build it now, so that an
+        # hour of 25 is an error of `check`, not of Superset's start.
+        from celery.schedules import crontab  # noqa: PLC0415 - only validation needs Celery
+
+        for name in type(self).model_fields:
+            try:
+                crontab(**{name: getattr(self, name)})
+            except (ValueError, TypeError, IndexError) as err:
+                raise LocatedValueError(name, f"Celery refuses {getattr(self, name)!r}: {err}") from None
+        return self
 
 
 class BeatEntry(Model):
     """One entry of Celery's beat_schedule."""
 
-    task: str = Field(min_length=1, description="Registered Celery task name.")
+    task: DottedName = Field(description="Registered Celery task name.")
     crontab: Crontab = Field(description="When to send it.")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the task.")
     expires_seconds: int | None = Field(None, gt=0, description="options.expires of the sent task.")
@@ -213,7 +299,7 @@ DEFAULT_CELERY_IMPORTS = (
 class Celery(Model):
     """Celery's configuration (CELERY_CONFIG); upstream key names."""
 
-    imports: tuple[str, ...] = Field(DEFAULT_CELERY_IMPORTS, description="Modules whose tasks workers register.")
+    imports: tuple[DottedName, ...] = Field(DEFAULT_CELERY_IMPORTS, description="Modules whose tasks workers register.")
     worker_prefetch_multiplier: int = Field(
         1,
         le=1000,
@@ -321,9 +407,9 @@ class GlobalAsyncQueries(Model):
 class Admin(Model):
     """The admin user bootstrap creates (password from a file)."""
 
-    username: str = Field("admin", min_length=1, description="Admin user name.")
-    first_name: str = Field("Superset", description="Admin first name.")
-    last_name: str = Field("Admin", description="Admin last name.")
+    username: Text = Field("admin", min_length=1, max_length=100, description="Admin user name.")
+    first_name: Text = Field("Superset", max_length=100, description="Admin first name.")
+    last_name: Text = Field("Admin", max_length=100, description="Admin last name.")
     email: str = Field("admin@localhost", pattern=r"^[^@\s]+@[^@\s]+$", description="Admin e-mail.")
     password_file: SecretFile | None = Field(None, description="Required for bootstrap to create the admin.")
 
@@ -358,15 +444,78 @@ class Database(Model):
         return value
 
 
+# flask-limiter's notation, e.g. "10 per minute" or "5/second"; one limit.
+_RATE_LIMIT = re.compile(r"^[1-9][0-9]{0,5} ?(per|/) ?([1-9][0-9]{0,5} )?(second|minute|hour|day)s?$")
+
+
 class Web(Model):
     """gunicorn serving superset.app:create_app()."""
 
-    bind: str = Field("127.0.0.1", min_length=1, description="Listen address.")
+    bind: Host = Field("127.0.0.1", description="Listen address.")
     port: int = Field(8088, ge=1, le=65535)
     workers: int = Field(2, ge=1, le=256)
     threads: int = Field(4, ge=1, le=256)
     timeout_seconds: Seconds = Field(300, description="gunicorn --timeout; at least sql_lab.timeout_seconds.")
+    public_url: str | None = Field(
+        None,
+        description=(
+            "The https:// address people open, served by a TLS reverse proxy in front of the web. Turns on "
+            "secure session and GAQ cookies, ProxyFix (one proxy's X-Forwarded-*) and with it HSTS, and is used "
+            "for links in reports (WEBDRIVER_BASEURL_USER_FRIENDLY)."
+        ),
+    )
+    login_rate_limit: str = Field(
+        "10 per minute",
+        description="AUTH_RATE_LIMIT: login form POSTs per client address (flask-limiter notation), shared by "
+        "every gunicorn worker through Redis.",
+    )
+    limit_request_line: int = Field(
+        4094,
+        ge=0,
+        le=8190,
+        description="gunicorn --limit-request-line (bytes of the request line; gunicorn's default 4094; "
+        "0 = unlimited, only on purpose).",
+    )
+    limit_request_field_size: int = Field(
+        8190,
+        ge=0,
+        le=1048576,
+        description="gunicorn --limit-request-field_size (bytes of one header; gunicorn's default 8190; "
+        "0 = unlimited, only on purpose).",
+    )
     extra_args: tuple[str, ...] = Field((), description="Extra gunicorn arguments.")
+
+    @field_validator("public_url")
+    @classmethod
+    def _https_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        problem = (
+            _CONTROL.search(value)
+            or re.search(r"\s", value)
+            or parts.scheme != "https"
+            or not parts.hostname
+            or parts.username is not None
+            or parts.query
+            or parts.fragment
+            or "#" in value
+            or "?" in value
+        )
+        if problem:
+            raise ValueError(
+                "expected the https:// address of the TLS proxy in front of Superset, such as "
+                "https://superset.example.org/ (no credentials, query or fragment); leave it unset when "
+                "Superset is not served over HTTPS"
+            )
+        return value
+
+    @field_validator("login_rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        if not _RATE_LIMIT.match(value):
+            raise ValueError("expected one limit such as '10 per minute' or '5/second'")
+        return value
 
 
 class Worker(Model):
@@ -375,7 +524,7 @@ class Worker(Model):
     pool: Literal["prefork", "threads", "solo"] = Field("prefork", description="Only prefork enforces time limits.")
     concurrency: int = Field(4, ge=1, le=256, description="Worker processes (-c).")
     optimization: Literal["fair", "default"] = Field("fair", description="-O: fair hands tasks to idle children.")
-    queues: tuple[str, ...] = Field((), description="Queues to consume; empty: Celery's default queue 'celery'.")
+    queues: tuple[Token, ...] = Field((), description="Queues to consume; empty: Celery's default queue 'celery'.")
     max_tasks_per_child: int | None = Field(None, ge=1, description="Recycle a child after this many tasks.")
     extra_args: tuple[str, ...] = Field((), description="Extra `celery worker` arguments.")
 
@@ -400,7 +549,7 @@ class Beat(Model):
 class Settings(Model):
     """Everything the async stack is configured by."""
 
-    state_dir: AbsolutePath = Field("/var/lib/superset-async", description="SUPERSET_HOME; SQLite and beat state.")
+    state_dir: StateDir = Field("/var/lib/superset-async", description="SUPERSET_HOME; SQLite and beat state.")
     secret_key_file: SecretFile = Field(description="SECRET_KEY (signs sessions; keep it stable).")
     metadata_db: MetadataDB = Field(default_factory=_defaults)
     redis: Redis = Field(default_factory=_defaults)
@@ -414,9 +563,30 @@ class Settings(Model):
     worker: Worker = Field(default_factory=_defaults)
     beat: Beat = Field(default_factory=_defaults)
     reports: Reports = Field(default_factory=_defaults)
+    secret_files: dict[str, SecretFile] = Field(
+        default_factory=dict,
+        description=(
+            "Other Superset config keys that hold a secret (SMTP_PASSWORD, ...): key -> file. Each is read when "
+            "Superset imports the config, from $CREDENTIALS_DIRECTORY/secret_file_<key in lower case> first."
+        ),
+    )
     extra_config: str = Field(
         "", description="Raw Python appended to superset_config.py (escape hatch; runs after our settings)."
     )
+
+    @field_validator("secret_files")
+    @classmethod
+    def _secret_file_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not SECRET_FILE_KEY.match(key):
+                raise LocatedValueError(
+                    key, "expected a Superset config key: an upper-case letter, then upper-case letters, digits, _"
+                )
+            if key in MANAGED_CONFIG_KEYS:
+                raise LocatedValueError(
+                    key, f"{key} is rendered from the settings already; set {MANAGED_CONFIG_KEYS[key]} instead"
+                )
+        return value
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
@@ -491,5 +661,33 @@ def secret_files(settings: Settings) -> dict[str, tuple[str, str]]:
             f"databases[{index}].password_file",
             db.password_file,
         )
+    for key, path in settings.secret_files.items():
+        optional[secret_file_credential(key)] = (f"secret_files.{key}", path)
     found.update({name: (where, path) for name, (where, path) in optional.items() if path is not None})
     return found
+
+
+def secret_file_credential(key: str) -> str:
+    """The credential name of a `secret_files` entry; keep in sync with the module's LoadCredential= wiring."""
+    return f"secret_file_{key.lower()}"
+
+
+def redis_access_problem(settings: Settings) -> tuple[str, str] | None:
+    """(location, message) when the settings reach Redis without a password over TCP, else None.
+
+    Superset's results backend and caches store pickles: whoever can write to Redis runs code as
+    Superset. Without a password, Redis must be reachable only through a unix socket of the service's
+    own, which GLOBAL_ASYNC_QUERIES cannot use (its backend always speaks TCP).
+    """
+    r = settings.redis
+    if r.password_file is not None:
+        return None
+    if r.unix_socket is not None and not settings.global_async_queries.enabled:
+        return None
+    return (
+        "redis.password_file",
+        "required: Redis holds pickles Superset loads, so anyone who can write to it runs code as Superset; "
+        "write a random password to a file readable only by the service (e.g. openssl rand -base64 32 > "
+        "/run/keys/superset-redis) and set redis.password_file to it (or reach Redis only through "
+        "redis.unix_socket with global_async_queries.enabled false)",
+    )
