@@ -335,7 +335,7 @@ in
               SMTP_PASSWORD = "/run/keys/superset-smtp";
             };
             description = ''
-              Other Superset config keys that hold a secret (`^[A-Z][A-Z0-9_]*$`, e.g. `SMTP_PASSWORD`), each
+              Other Superset config keys that hold a secret (`${contract.credentials.secret_files.key_pattern}`, e.g. `SMTP_PASSWORD`), each
               read from a file: every unit gets it as the credential `secret_file_<key in lower case>`, and
               the rendered config sets the key from `$CREDENTIALS_DIRECTORY` like the other secrets.
             '';
