@@ -34,7 +34,7 @@ def _secret_path(value: str) -> str:
 
 def _program_path(value: str) -> str:
     if not value.startswith("/") or re.search(r"[\x00-\x1f\x7f]", value):
-        raise ValueError(f"expected the absolute path of the program, found {value!r}")
+        raise ValueError("expected the absolute path of the program (starting with /)")
     return str(PurePosixPath(value))
 
 

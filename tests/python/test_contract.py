@@ -28,6 +28,7 @@ def test_every_credential_of_secret_files_is_named_by_the_contract() -> None:
             "global_async_queries": {"jwt_secret_file": "/k/jwt"},
             "admin": {"password_file": "/k/admin"},
             "databases": [{"name": "Sales (EU)", "uri": "clickhousedb://u@h/d", "password_file": "/k/ch"}],
+            "reports": {"smtp": {"user": "u", "password_file": "/k/smtp"}, "slack": {"token_file": "/k/slack"}},
         }
     )
     named = {name: rule["setting"] for name, rule in c["credentials"]["fixed"].items()}
