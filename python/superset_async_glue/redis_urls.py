@@ -1,8 +1,10 @@
 """Redis addresses of every role, in the three URL dialects the stack's clients speak.
 
 kombu (broker) and Celery's result backend spell a unix socket "redis+socket://"; redis-py and
-flask-caching spell it "unix://". URLs here never carry credentials: the rendered config inserts
-them after "//" when Superset imports it (see render.py, `_with_auth`).
+flask-caching spell it "unix://". `role_url` never puts credentials in a URL: the rendered config
+inserts them after "//" when Superset imports it (render.py emits `_with_auth`, the same rule as
+`with_auth` here, for a config that must run without the glue: keep the two in step); the glue's own
+clients (the runner's probes) add them with `with_auth`.
 """
 
 from __future__ import annotations
@@ -30,9 +32,18 @@ def role_url(redis: Redis, db: int, dialect: Dialect) -> str:
     return url
 
 
-def tcp_address(redis: Redis) -> str:
-    host = f"[{redis.host}]" if ":" in redis.host else redis.host
+def tcp_address(redis: Redis, host: str | None = None) -> str:
+    """host:port of the Redis server (`host` overrides redis.host), an IPv6 host in brackets."""
+    host = host or redis.host
+    host = f"[{host}]" if ":" in host else host
     return f"{host}:{redis.port}"
+
+
+def with_auth(url: str, username: str | None, password: str | None) -> str:
+    """`url` with `username:password@` (URL-quoted) after its "//"; unchanged without a password."""
+    if password is None:
+        return url
+    return url.replace("//", f"//{quote(username or '', safe='')}:{quote(password, safe='')}@", 1)
 
 
 def redis_py_tls_query(redis: Redis) -> dict[str, str]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import click
 
+from ..files import write_atomically
 from ..loading import load_settings, settings_digest
 from ..render import render_config
 from ..secret_files import require_deployable, require_valid_secret_files
@@ -21,19 +20,6 @@ settings_option = click.option(
     type=click.Path(path_type=Path, dir_okay=False),
     help="Settings JSON (see docs/settings.md).",
 )
-
-
-def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
-    """Replace `path` in one step, so a reader never sees half a file and a failure leaves the old one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        Path(tmp).chmod(mode)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @click.command()

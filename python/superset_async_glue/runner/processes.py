@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from . import procfs
+from .. import procfs
 from .state import ProcessState
 
 

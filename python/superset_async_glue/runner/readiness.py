@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import socket
-from urllib.parse import quote
 
 import requests
 
 from ..errors import UsageError
+from ..redis_urls import tcp_address, with_auth
 from ..secret_io import read_secret
 from ..settings import Settings
+from ..web_address import web_url
 
 
 def broker_tcp_url(settings: Settings) -> str:
     """The broker's Redis DB over loopback TCP, with credentials (for the runner's own probes only)."""
     r = settings.redis
-    auth = ""
-    if r.password_file:
-        password = read_secret("redis.password_file", r.password_file)
-        auth = f"{quote(r.username or '', safe='')}:{quote(password, safe='')}@"
-    host = "127.0.0.1" if r.host == "localhost" else r.host
-    host = f"[{host}]" if ":" in host else host
-    return f"redis://{auth}{host}:{r.port}/{r.dbs.broker}"
+    password = read_secret("redis.password_file", r.password_file) if r.password_file else None
+    address = tcp_address(r, "127.0.0.1" if r.host == "localhost" else r.host)
+    return with_auth(f"redis://{address}/{r.dbs.broker}", r.username, password)
 
 
 def worker_ping(settings: Settings, timeout: float = 1.0) -> list[str]:
@@ -40,16 +37,6 @@ def worker_ping(settings: Settings, timeout: float = 1.0) -> list[str]:
     finally:
         app.close()
     return sorted(name for reply in replies for name in reply)
-
-
-def web_host(settings: Settings) -> str:
-    bind = settings.web.bind
-    host = "127.0.0.1" if bind in ("0.0.0.0", "localhost") else ("::1" if bind == "::" else bind)  # noqa: S104
-    return f"[{host}]" if ":" in host else host
-
-
-def web_url(settings: Settings) -> str:
-    return f"http://{web_host(settings)}:{settings.web.port}/"
 
 
 def web_health(settings: Settings, timeout: float = 1.0) -> bool:

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from .. import procfs
 from ..errors import GlueError, UsageError
-from . import procfs
 from .demo import demo_settings
 from .processes import stop_groups, tail
 from .state import ROLE_ORDER, ProcessState, StackState, read_state, requests_dir, stack_file

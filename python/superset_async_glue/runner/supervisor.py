@@ -26,16 +26,18 @@ from pathlib import Path
 from types import FrameType
 from typing import Literal
 
+from .. import procfs
 from ..commands import Role, role_command, role_environment
 from ..errors import GlueError
+from ..files import write_atomically
 from ..loading import load_settings
 from ..render import render_config
 from ..settings import Database, Settings
-from . import procfs
+from ..web_address import web_url
 from .clickhouse_server import ClickHousePlan, local_clickhouse_database, plan_clickhouse
 from .demo import clickhouse_ping, seed_demo
 from .processes import ManagedProcess, stop_groups, tail
-from .readiness import check_port_free, web_health, web_url, worker_ping
+from .readiness import check_port_free, web_health, worker_ping
 from .redis_server import ping as redis_ping
 from .redis_server import plan_redis
 from .state import (
@@ -210,10 +212,6 @@ class Supervisor:
         s = self.settings
         check_port_free(s.redis.port, "redis.port")
         check_port_free(s.web.port, "web.port", "127.0.0.1" if s.web.bind in ("localhost", "0.0.0.0") else s.web.bind)  # noqa: S104
-        # Imported here: the cli package imports this module (runner_cmds), so a top-level import of
-        # cli.settings_cmds made `import superset_async_glue.runner.supervisor` fail as a cycle.
-        from ..cli.settings_cmds import write_atomically  # noqa: PLC0415
-
         write_atomically(self.paths["config"], render_config(s))
         me = os.getpid()
         self.state = StackState(

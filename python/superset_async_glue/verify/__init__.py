@@ -1,8 +1,10 @@
 """`superset-async verify`: prove the async stack end to end and name what is wrong (docs/verify.md).
 
-`runner.run_verify` runs the nine checks concurrently; each area has its module (platform, redis_checks,
-celery_checks, beat, web_env with probe.py, end_to_end with client.py); `diagnosis` names failure
-modes; `report` renders the result as text or JSON.
+Two layers. Gather (I/O, returning the plain facts of facts.py): target (the rendered config imported
+once), platform_io (stack.json or systemd, /health, beat processes), redis_io, workers (with
+celery_app), web_env (with probe.py, run by the web's interpreter), end_to_end (with client.py).
+Judge: judge.py, one pure verdict per check. `diagnosis` is the one table of failure modes and their
+fixes; `runner.run_verify` runs gather + judge per check concurrently; `report` renders the result.
 """
 
 from .model import CheckResult, ExitCode, Status, VerifyReport

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .target import SQLLAB_TASK, ConfigView
+from .target import SQLLAB_TASK, LoadedConfig
 
 TIMEOUT = 2.0
 
 
-def bare_app(view: ConfigView) -> Any:
+def bare_app(view: LoadedConfig) -> Any:
     from celery import Celery  # noqa: PLC0415 - imported when a check runs
 
     app = Celery("superset-async-verify", set_as_current=False)
-    if view.celery_config is not None:
-        app.config_from_object(view.celery_config)
-    else:
-        app.conf.update(broker_url=view.broker_url, result_backend=view.result_backend)
+    app.config_from_object(view.celery)
     options = {k: v for k, v in view.broker_options.items() if v}
     app.conf.update(
         **options,
@@ -34,7 +31,7 @@ def bare_app(view: ConfigView) -> Any:
     return app
 
 
-def sqllab_queue(view: ConfigView) -> str:
+def sqllab_queue(view: LoadedConfig) -> str:
     """The queue `sql_lab.get_sql_results.delay()` publishes to, as Celery routes it with this config."""
     app = bare_app(view)
     try:

@@ -1,9 +1,10 @@
-"""The known failure modes of the async stack: how each is recognised and how to fix it.
+"""The known failure modes of the async stack and how to fix each: the one table of remedies.
 
-Checks tag their outcome with mode codes; `diagnose` gathers them into findings and resolves the
-one ambiguity that matters: SQL Lab's "Failed to start remote query on a worker." (issue code 1035)
-means "the web could not publish to the broker", which is either the broker being unreachable or the
-kombu/redis-py mismatch, and only check 7 can tell the two apart.
+Verdicts tag their result with mode codes; a check's remedy is the fix of its first mode (`remedy`);
+`diagnose` gathers the modes into findings and resolves the one ambiguity that matters: SQL Lab's
+"Failed to start remote query on a worker." (issue code 1035) means "the web could not publish to the
+broker", which is either the broker being unreachable or the kombu/redis-py mismatch, and only check 7
+can tell the two apart.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .model import CheckResult, Finding, Status
+from .model import REDIS_PING, CheckResult, Finding, Status
 
 BROKER_UNREACHABLE = "broker-unreachable"
 KOMBU_MISMATCH = "kombu-redis-mismatch"
@@ -32,6 +33,7 @@ FORM_LOGIN_BROKEN = "form-login-broken"
 ADMIN_LOGIN_REFUSED = "admin-login-refused"
 CONFIG_BROKEN = "config-broken"
 SERVICE_DOWN = "service-down"
+CONFIG_DRIFT = "config-drift"
 UNKNOWN = "unrecognised"
 
 
@@ -132,14 +134,26 @@ MODES: dict[str, FailureMode] = {
         "fix what the check names (usually a secret file) and render the config again with `superset-async render`",
     ),
     SERVICE_DOWN: FailureMode(
-        "a service of the stack is not running",
-        "start it (NixOS: systemctl start UNIT, journalctl -u UNIT; local: superset-async status, then up)",
+        "a service of the stack is not running, or no stack was found",
+        "start it (NixOS: systemctl start UNIT, journalctl -u UNIT; local: superset-async status, then "
+        "superset-async up --settings S) or point verify at the stack (--platform, --state-dir)",
+    ),
+    CONFIG_DRIFT: FailureMode(
+        "the config verify was given, the settings and what the stack runs with disagree",
+        "render the config again from these settings (superset-async render), restart the roles with it, and "
+        "give verify the config the stack really runs with",
     ),
     UNKNOWN: FailureMode(
         "a check failed in a way verify does not recognise",
-        "read the check's reason and remedy above",
+        "read the check's reason and the logs of the roles it names; if verify itself failed, report it with "
+        "the output of verify --json",
     ),
 }
+
+
+def remedy(modes: Sequence[str]) -> str:
+    """A check's remedy: the fix of the first failure mode it points at."""
+    return MODES[modes[0] if modes else UNKNOWN].fix
 
 
 def diagnose(results: Sequence[CheckResult]) -> tuple[Finding, ...]:
@@ -155,7 +169,7 @@ def diagnose(results: Sequence[CheckResult]) -> tuple[Finding, ...]:
     # mismatch and Redis itself answered (checks 2 and 7 found no unreachable broker).
     if KOMBU_MISMATCH in seen and BROKER_UNREACHABLE in seen:
         broker_down = any(
-            r.spec.number == 2 and BROKER_UNREACHABLE in r.modes and r.status is Status.FAIL for r in results
+            r.spec is REDIS_PING and BROKER_UNREACHABLE in r.modes and r.status is Status.FAIL for r in results
         )
         if not broker_down:
             seen[KOMBU_MISMATCH] = sorted({*seen[KOMBU_MISMATCH], *seen.pop(BROKER_UNREACHABLE)})

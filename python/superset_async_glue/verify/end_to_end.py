@@ -1,4 +1,4 @@
-"""Check 9: what a user does. Log in as the admin through the login form (GET /login/, its CSRF token,
+"""Gather for check 9: what a user does. Log in as the admin through the login form (GET /login/, its CSRF token,
 POST /login/, as a browser does) and through the REST API, run an async SQL Lab query (runAsync) on
 every database the settings mark allow_run_async, fetch its results; with GAQ on, one async chart-data
 round trip (POST /api/v1/chart/data -> 202, /api/v1/async_event/ until done, then the result_url).
@@ -15,103 +15,66 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from ..runner.readiness import web_url
 from ..secret_io import SecretFileError, read_secret
 from ..settings import Database
+from ..web_address import web_url
 from . import diagnosis as dx
-from .celery_checks import WorkerSurvey, sqllab_tasks, task_outcome
+from . import judge
 from .client import ASYNC_WORKERS_ISSUE, TERMINAL, SupersetApiError, SupersetClient, form_login
-from .model import Outcome, failed, passed, skipped
-from .services import PlatformView
+from .facts import EndToEndFacts, PlatformView, Step, WorkerSurvey
 from .target import Target
+from .workers import sqllab_tasks, task_outcome
 
 PENDING_GRACE = 2.0  # seconds a query may stay pending before verify asks the workers about it
 FINISHED_GRACE = 2.0  # seconds between the worker finishing the task and the web's row showing it
-LOGIN_REMEDY = "start the web and check admin.username/password_file (bootstrap creates the admin)"
 
 
-@dataclass(frozen=True)
-class Step:
-    """One database's query, or the GAQ round trip."""
-
-    name: str
-    ok: bool
-    seconds: float
-    text: str
-    modes: tuple[str, ...] = ()
-    query_id: int | None = None
-
-
-def check_end_to_end(  # noqa: PLR0911 - one return per verdict reads best
+def end_to_end_facts(  # noqa: PLR0911 - one return per reason not to run
     target: Target, platform: PlatformView, survey: Callable[[], WorkerSurvey]
-) -> Outcome:
+) -> EndToEndFacts:
+    """Check 9's facts: log in both ways, then each async database's query and the GAQ round trip."""
     settings, options = target.settings, target.options
-    if not options.run_query:
-        return skipped("--no-query: the async SQL Lab query and the GAQ round trip were not run")
     web = platform.role("web")
-    if platform.kind == "systemd" and web is not None and not web.present:
-        return skipped("no superset-async-web unit on this host: run verify on the web host for the end-to-end check")
     databases = [d for d in settings.databases if d.allow_run_async]
+    if not options.run_query:
+        return EndToEndFacts(skip="--no-query: the async SQL Lab query and the GAQ round trip were not run")
+    if platform.kind == "systemd" and web is not None and not web.present:
+        return EndToEndFacts(
+            skip="no superset-async-web unit on this host: run verify on the web host for the end-to-end check"
+        )
     if not databases:
-        return skipped("no database in the settings has allow_run_async: no async query to run")
+        return EndToEndFacts(skip="no database in the settings has allow_run_async: no async query to run")
     if settings.admin.password_file is None:
-        return skipped("admin.password_file is not set: verify cannot log in")
+        return EndToEndFacts(skip="admin.password_file is not set: verify cannot log in")
     username = settings.admin.username
     try:
         password = read_secret("admin.password_file", settings.admin.password_file)
     except SecretFileError as err:
-        return failed(f"cannot log in as {username!r}: {err}", LOGIN_REMEDY, (dx.UNKNOWN,))
-    form = form_login_step(web_url(settings), username, password)
-    try:
-        client = SupersetClient(web_url(settings), username, password, timeout=30)
-    except (SupersetApiError, requests.RequestException) as err:
-        modes = tuple(dict.fromkeys((*form.modes, _api_login_mode(err))))
-        return failed(
-            f"{form.name}: {form.text}; REST API login: {err}",
-            LOGIN_REMEDY if modes[0] == dx.UNKNOWN else _remedy(modes),
-            modes,
-            steps=[_detail(form)],
-        )
-    if not form.ok:
-        form = replace(form, text=f"{form.text} (the REST API login works)")
-    steps = [form, *(run_query(target, client, db, survey) for db in databases)]
-    first_ok = next((s for s in steps if s.ok and s.query_id is not None), None)
-    if settings.global_async_queries.enabled:
-        if first_ok is not None and first_ok.query_id is not None:
-            steps.append(gaq_round_trip(client, first_ok.query_id, options.query_timeout))
-        else:
-            steps.append(Step("GAQ chart data", False, 0.0, "not tried: no async query succeeded to chart from"))
-    details = {"steps": [_detail(s) for s in steps]}
-    bad = [s for s in steps if not s.ok]
-    text = "; ".join(f"{s.name}: {s.text}" for s in (bad or steps))
-    if bad:
-        modes = tuple(dict.fromkeys(m for s in bad for m in s.modes)) or (dx.UNKNOWN,)
-        return failed(text, _remedy(modes), modes, **details)
-    return passed(text, **details)
-
-
-def _remedy(modes: tuple[str, ...]) -> str:
-    return dx.MODES[modes[0]].fix
-
-
-def _api_login_mode(err: SupersetApiError | requests.RequestException) -> str:
-    if isinstance(err, requests.RequestException):
-        return dx.WEB_DOWN
-    return dx.ADMIN_LOGIN_REFUSED if err.status == 401 else dx.UNKNOWN  # 401 "Not authorized": wrong password
-
-
-def _detail(step: Step) -> dict[str, object]:
-    return {
-        "name": step.name,
-        "ok": step.ok,
-        "seconds": round(step.seconds, 3),
-        "text": step.text,
-        "query_id": step.query_id,
-    }
+        return EndToEndFacts(login_error=f"cannot log in as {username!r}: {err}")
+    base = web_url(settings)
+    # The form login (a password hash in the web, about a second) runs beside the API login and the queries.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-form-login") as pool:
+        form = pool.submit(form_login_step, base, username, password)
+        started = time.monotonic()
+        try:
+            client = SupersetClient(base, username, password, timeout=30)
+        except (SupersetApiError, requests.RequestException) as err:
+            status = err.status if isinstance(err, SupersetApiError) else None
+            api = Step("REST API login", False, time.monotonic() - started, str(err), (judge.api_login_mode(status),))
+            return EndToEndFacts(form=form.result(), api_login=api)
+        api = Step("REST API login", True, time.monotonic() - started, "logged in")
+        steps = [run_query(target, client, db, survey) for db in databases]
+        if settings.global_async_queries.enabled:
+            first_ok = next((s for s in steps if s.ok and s.query_id is not None), None)
+            if first_ok is not None and first_ok.query_id is not None:
+                steps.append(gaq_round_trip(client, first_ok.query_id, options.query_timeout))
+            else:
+                steps.append(Step("GAQ chart data", False, 0.0, "not tried: no async query succeeded to chart from"))
+        return EndToEndFacts(form=form.result(), api_login=api, steps=tuple(steps))
 
 
 def form_login_step(base_url: str, username: str, password: str) -> Step:
@@ -128,18 +91,18 @@ def form_login_step(base_url: str, username: str, password: str) -> Step:
     if answer.logged_in:
         text = f"POST /login/ with its CSRF token -> {answer.status} to {answer.location}, logged in as {username!r}"
         return Step(name, True, answer.seconds, f"{text} in {answer.seconds:.2f}s")
-    if answer.status >= 500:
+    modes = judge.form_login_modes(answer.status, answer.back_to_login, answer.messages)
+    if modes == (dx.FORM_LOGIN_BROKEN,):
         text = (
             f"POST /login/ (username, password, CSRF token) answered HTTP {answer.status}: the login form is "
             "broken, no browser can log in"
         )
-        return Step(name, False, answer.seconds, text, (dx.FORM_LOGIN_BROKEN,))
-    if answer.back_to_login and any("Invalid login" in m for m in answer.messages):
+    elif modes == (dx.ADMIN_LOGIN_REFUSED,):
         text = f"the login form refused the password in admin.password_file for {username!r}{said}"
-        return Step(name, False, answer.seconds, text, (dx.ADMIN_LOGIN_REFUSED,))
-    where = f" to {answer.location}" if answer.location else ""
-    text = f"POST /login/ answered {answer.status}{where}{said}, and the session is not logged in"
-    return Step(name, False, answer.seconds, text, (dx.UNKNOWN,))
+    else:
+        where = f" to {answer.location}" if answer.location else ""
+        text = f"POST /login/ answered {answer.status}{where}{said}, and the session is not logged in"
+    return Step(name, False, answer.seconds, text, modes)
 
 
 def run_query(target: Target, client: SupersetClient, db: Database, survey: Callable[[], WorkerSurvey]) -> Step:
@@ -150,16 +113,13 @@ def run_query(target: Target, client: SupersetClient, db: Database, survey: Call
         submitted = client.submit_async(database_id, target.options.sql)
     except SupersetApiError as err:
         seconds = time.monotonic() - started
-        if ASYNC_WORKERS_ISSUE in err.issue_codes or "Failed to start remote query" in err.message:
-            return Step(
-                name,
-                False,
-                seconds,
-                f'SQL Lab answered {err.status} "{err.message}" (issue code '
-                f"{ASYNC_WORKERS_ISSUE}): the web could not publish to the broker",
-                (dx.BROKER_UNREACHABLE,),
+        mode = judge.submit_error_mode(err.message, err.issue_codes, ASYNC_WORKERS_ISSUE)
+        if mode == dx.BROKER_UNREACHABLE:
+            text = (
+                f'SQL Lab answered {err.status} "{err.message}" (issue code {ASYNC_WORKERS_ISSUE}): the web could '
+                "not publish to the broker"
             )
-        mode = dx.RESULTS_BACKEND_MISSING if "Results backend" in err.message else dx.UNKNOWN
+            return Step(name, False, seconds, text, (mode,))
         return Step(name, False, seconds, str(err), (mode,))
     outcome = wait_for(target, client, submitted.query_id, submitted.started, survey)
     if outcome is not None:
@@ -169,11 +129,7 @@ def run_query(target: Target, client: SupersetClient, db: Database, survey: Call
     seconds = time.monotonic() - submitted.started
     if result["status"] != "success":
         error = str(result.get("error_message") or "")
-        mode = (
-            dx.RESULTS_BACKEND_MISSING
-            if "Results backend" in error
-            else (dx.TIME_LIMIT if "killed after" in error else dx.UNKNOWN)
-        )
+        mode = judge.query_error_mode(error)
         return Step(
             name, False, seconds, f"query {submitted.query_id} {result['status']}: {error}", (mode,), submitted.query_id
         )
@@ -217,12 +173,7 @@ def wait_for(
             next_look = now + 1.0
             found = survey()
             if not found.workers:
-                why = (
-                    "no worker answers on the broker"
-                    if not found.other_dbs and not found.listeners
-                    else "no worker answers on the web's broker DB (check 4)"
-                )
-                modes = (dx.WORKER_OTHER_DB,) if any(found.other_dbs.values()) else (dx.NO_WORKER,)
+                modes, why = judge.pending_modes(found)
                 return Step(
                     f"{name}",
                     False,

@@ -57,47 +57,32 @@ CHECKS: tuple[CheckSpec, ...] = (
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What a check function returns; the runner adds identity and timing."""
-
-    status: Status
-    reason: str
-    remedy: str | None = None
-    modes: tuple[str, ...] = ()  # failure-mode codes of diagnosis.py
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-
-def passed(reason: str, **details: Any) -> Outcome:
-    return Outcome(Status.PASS, reason, details=details)
-
-
-def warned(reason: str, remedy: str | None = None, modes: tuple[str, ...] = (), **details: Any) -> Outcome:
-    return Outcome(Status.WARN, reason, remedy, modes, details)
-
-
-def failed(reason: str, remedy: str, modes: tuple[str, ...] = (), **details: Any) -> Outcome:
-    return Outcome(Status.FAIL, reason, remedy, modes, details)
-
-
-def skipped(reason: str, **details: Any) -> Outcome:
-    return Outcome(Status.SKIPPED, reason, details=details)
-
-
-@dataclass(frozen=True)
 class CheckResult:
-    """One check's verdict, short reason, latency and, when it did not pass, a remedy."""
+    """One check's verdict, short reason, the failure modes it points at (their fixes are the remedy:
+    diagnosis.MODES), details for --json, and its latency (set by the runner)."""
 
     spec: CheckSpec
     status: Status
     reason: str
-    seconds: float
-    remedy: str | None = None
-    modes: tuple[str, ...] = ()
+    modes: tuple[str, ...] = ()  # failure-mode codes of diagnosis.py
     details: Mapping[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
 
-    @classmethod
-    def of(cls, spec: CheckSpec, outcome: Outcome, seconds: float) -> CheckResult:
-        return cls(spec, outcome.status, outcome.reason, seconds, outcome.remedy, outcome.modes, outcome.details)
+
+def passed(spec: CheckSpec, reason: str, **details: Any) -> CheckResult:
+    return CheckResult(spec, Status.PASS, reason, (), details)
+
+
+def warned(spec: CheckSpec, reason: str, modes: tuple[str, ...], **details: Any) -> CheckResult:
+    return CheckResult(spec, Status.WARN, reason, modes, details)
+
+
+def failed(spec: CheckSpec, reason: str, modes: tuple[str, ...], **details: Any) -> CheckResult:
+    return CheckResult(spec, Status.FAIL, reason, modes, details)
+
+
+def skipped(spec: CheckSpec, reason: str, **details: Any) -> CheckResult:
+    return CheckResult(spec, Status.SKIPPED, reason, (), details)
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,3 @@ class Redactor:
         if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
             return [self.data(v) for v in value]
         return value
-
-
-def display_url(url: str) -> str:
-    """A URL as it may be shown: password masked."""
-    return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", url)

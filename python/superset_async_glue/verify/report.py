@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from .diagnosis import remedy
 from .model import CHECKS, CheckResult, Status, VerifyReport
 
 _STYLE = {
@@ -29,9 +30,14 @@ def check_line(result: CheckResult) -> str:
         f"{click.style(f'[{label}]', fg=colour, bold=True)} {spec.number}/{len(CHECKS)} {spec.title}: "
         f"{result.reason} {click.style(f'({result.seconds:.2f}s)', dim=True)}"
     )
-    if result.remedy and result.status is not Status.PASS:
-        line += "\n" + click.style("       remedy: ", fg=colour) + result.remedy
+    if (fix := remedy_of(result)) is not None:
+        line += "\n" + click.style("       remedy: ", fg=colour) + fix
     return line
+
+
+def remedy_of(result: CheckResult) -> str | None:
+    """What to do about a failed or warning check: the fix of the failure mode it points at first."""
+    return remedy(result.modes) if result.status in (Status.FAIL, Status.WARN) else None
 
 
 def summary(report: VerifyReport) -> str:
@@ -79,7 +85,7 @@ def as_dict(report: VerifyReport) -> dict[str, Any]:
                 "status": r.status.value,
                 "reason": r.reason,
                 "seconds": round(r.seconds, 3),
-                "remedy": r.remedy,
+                "remedy": remedy_of(r),
                 "diagnosis": list(r.modes) if r.status in (Status.FAIL, Status.WARN) else [],
                 "details": r.details,
             }

@@ -1,8 +1,9 @@
 """Run the nine checks concurrently and hand each result to `emit` as soon as it is known.
 
-The slow part (Superset's config import in the web's environment) starts first; the other checks
-share two computations (the Redis PINGs and the worker survey) through `Once`. A check that hangs
-past its deadline fails with that fact instead of holding the run up.
+Each check is a gather (I/O, returning facts) followed by its verdict (judge.py, pure). The probe in
+the web's environment starts first; the gathers that several checks share (the Redis PINGs for 2, 3
+and the worker survey; the worker survey for 4, 6, 8 and 9) run once through `Once`. A check that
+hangs past its deadline fails with that fact instead of holding the run up.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Generic, TypeVar
 
 from ..settings import Settings
 from . import diagnosis as dx
-from .beat import check_beat
-from .celery_checks import WorkerSurvey, check_worker_redis, check_workers, survey_workers
-from .end_to_end import check_end_to_end
+from . import judge
+from .end_to_end import end_to_end_facts
+from .facts import Ping, PlatformView, RedisFacts, WorkerSurvey
 from .model import (
     BEAT,
     CHECKS,
@@ -31,16 +33,15 @@ from .model import (
     WORKERS,
     CheckResult,
     CheckSpec,
-    Outcome,
-    Status,
     VerifyReport,
     failed,
 )
+from .platform_io import beat_facts, detect_platform, service_facts, web_python
 from .redact import Redactor
-from .redis_checks import Ping, check_redis_ping, check_redis_roles, ping_all
-from .services import PlatformView, check_services, detect_platform, web_python
-from .target import Target, VerifyOptions, load_target, state_dir_of
-from .web_env import ProbeRun, check_effective_config, check_web_redis
+from .redis_io import redis_facts
+from .target import Target, VerifyOptions, config_facts, load_target, state_dir_of
+from .web_env import ProbeRun, web_env_facts, web_import
+from .workers import round_trip, survey_workers
 
 T = TypeVar("T")
 DEADLINE = 45.0  # seconds for any check but the end-to-end one
@@ -64,58 +65,47 @@ class Once(Generic[T]):
 
 
 class Run:
-    """One verify run's shared state."""
+    """One verify run's shared state: the target, the platform, the probe and the shared gathers."""
 
     def __init__(self, target: Target, platform: PlatformView, probe: ProbeRun) -> None:
         self.target = target
         self.platform = platform
         self.redactor = Redactor(target.secrets)
         self.probe = probe
-        self.pings: Once[list[Ping]] = Once(lambda: ping_all(target.config))
+        self.redis: Once[RedisFacts] = Once(lambda: redis_facts(target))
         self.survey: Once[WorkerSurvey] = Once(lambda: survey_workers(target, self._broker_ping()))
 
     def _broker_ping(self) -> Ping | None:
-        return next((p for p in self.pings.get() if p.endpoint.role == "broker"), None)
+        return next((p for p in self.redis.get().pings if p.role == "broker"), None)
 
-    def web_config(self) -> str:
-        return str(self.target.options.config_path)
+    def _pools(self) -> tuple[tuple[str, str], ...]:
+        return tuple((w.name, w.pool) for w in self.survey.get().workers)
 
-    def checks(self) -> dict[CheckSpec, Callable[[], Outcome]]:
-        t = self.target
+    def checks(self) -> dict[CheckSpec, Callable[[], CheckResult]]:
+        t, p = self.target, self.platform
         return {
-            SERVICES: lambda: check_services(t, self.platform),
-            REDIS_PING: lambda: check_redis_ping(t, self.pings.get()),
-            REDIS_ROLES: lambda: check_redis_roles(t, self.pings.get()),
-            WORKERS: lambda: check_workers(t, self.survey.get(), self.web_config()),
-            BEAT: lambda: check_beat(t, self.platform),
-            CONFIG: lambda: check_effective_config(t, self.probe, self.survey.get()),
-            WEB_REDIS: lambda: check_web_redis(self.probe),
-            WORKER_REDIS: lambda: check_worker_redis(t, self.survey.get()),
-            END_TO_END: lambda: check_end_to_end(t, self.platform, self.survey.get),
+            SERVICES: lambda: judge.judge_services(service_facts(t, p)),
+            REDIS_PING: lambda: judge.judge_redis_ping(self.redis.get()),
+            REDIS_ROLES: lambda: judge.judge_redis_roles(self.redis.get()),
+            WORKERS: lambda: judge.judge_workers(self.survey.get()),
+            BEAT: lambda: judge.judge_beat(beat_facts(t, p)),
+            CONFIG: lambda: judge.judge_config(config_facts(t, web_import(self.probe), self._pools())),
+            WEB_REDIS: lambda: judge.judge_web_redis(web_env_facts(self.probe, t.config.error)),
+            WORKER_REDIS: lambda: judge.judge_worker_redis(round_trip(t, self.survey.get())),
+            END_TO_END: lambda: judge.judge_end_to_end(end_to_end_facts(t, p, self.survey.get)),
         }
 
-    def result(self, spec: CheckSpec, outcome: Outcome, seconds: float) -> CheckResult:
+    def finish(self, result: CheckResult, seconds: float) -> CheckResult:
+        """The result as shown: its latency set, every string redacted."""
         r = self.redactor
-        return CheckResult(
-            spec,
-            outcome.status,
-            r.text(outcome.reason),
-            seconds,
-            r.text(outcome.remedy) if outcome.remedy else None,
-            outcome.modes,
-            r.data(dict(outcome.details)),
-        )
+        return replace(result, reason=r.text(result.reason), details=r.data(dict(result.details)), seconds=seconds)
 
 
-def _guard(check: Callable[[], Outcome]) -> Outcome:
+def _guard(spec: CheckSpec, check: Callable[[], CheckResult]) -> CheckResult:
     try:
         return check()
     except Exception as err:  # a check that crashes is a failed check, not a crashed verify
-        return failed(
-            f"the check itself failed: {type(err).__name__}: {err}",
-            "report this with the output of verify --json",
-            (dx.UNKNOWN,),
-        )
+        return failed(spec, f"the check itself failed: {type(err).__name__}: {err}", (dx.UNKNOWN,))
 
 
 def run_verify(options: VerifyOptions, settings: Settings, emit: Callable[[CheckResult], None]) -> VerifyReport:
@@ -133,10 +123,10 @@ def run_verify(options: VerifyOptions, settings: Settings, emit: Callable[[Check
     done: queue.Queue[CheckResult] = queue.Queue()
     for spec, check in run.checks().items():
 
-        def work(spec: CheckSpec = spec, check: Callable[[], Outcome] = check) -> None:
+        def work(spec: CheckSpec = spec, check: Callable[[], CheckResult] = check) -> None:
             began = time.monotonic()
-            outcome = _guard(check)
-            done.put(run.result(spec, outcome, time.monotonic() - began))
+            result = _guard(spec, check)
+            done.put(run.finish(result, time.monotonic() - began))
 
         threading.Thread(target=work, name=f"verify-{spec.key}", daemon=True).start()
     results: dict[int, CheckResult] = {}
@@ -149,12 +139,8 @@ def run_verify(options: VerifyOptions, settings: Settings, emit: Callable[[Check
             except queue.Empty:
                 for spec in CHECKS:
                     if spec.number not in results:
-                        late = failed(
-                            f"did not finish within {deadline:.0f}s",
-                            "see what hangs (Redis, the web, or the web's Python environment)",
-                            (dx.UNKNOWN,),
-                        )
-                        results[spec.number] = run.result(spec, late, time.monotonic() - started)
+                        late = failed(spec, f"did not finish within {deadline:.0f}s", (dx.UNKNOWN,))
+                        results[spec.number] = run.finish(late, time.monotonic() - started)
                         emit(results[spec.number])
                 break
             results[result.spec.number] = result
@@ -170,6 +156,3 @@ def run_verify(options: VerifyOptions, settings: Settings, emit: Callable[[Check
         findings=dx.diagnose(ordered),
         seconds=time.monotonic() - started,
     )
-
-
-__all__ = ["Status", "run_verify"]

@@ -1,31 +1,44 @@
-"""What verify looks at, resolved once: settings, secret values (for redaction), and the Redis and
-Celery endpoints of the rendered superset_config.py.
+"""What verify looks at, resolved once: the options, the settings, the secret values (for redaction),
+and the rendered superset_config.py imported in this process, the one source of every Redis and Celery
+endpoint verify contacts and of the config facts check 6 judges.
 
-The endpoints come from importing the rendered module in this process, so they are the exact URLs
-Superset builds. When it does not import (e.g. a secret file too short), they are rebuilt from the
-settings with the renderer's own helpers, and check 6 reports why the config did not load
-(tests/python/test_verify.py proves both ways agree on a healthy config).
+The module is imported as Superset imports it (a module from a file), never Superset itself: what
+Superset would add are its defaults, and the few verify reads are in `UPSTREAM` (superset/config.py of
+Superset 6.1). When the module does not import, no endpoint exists; the checks that need one skip and
+check 6 says why.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 from urllib.parse import quote
 
 from ..errors import UsageError
-from ..redis_urls import role_url
-from ..secret_io import SecretFileError, read_secret
+from ..render import feature_flags
+from ..secret_files import secret_file_problems
 from ..settings import Settings, secret_files
+from .facts import ConfigFacts
 
 Platform = Literal["auto", "local", "systemd"]
 SQLLAB_TASK = "sql_lab.get_sql_results"
 DEFAULT_SQL = "SELECT 1 AS superset_async_verify"
+# Superset 6.1's defaults (superset/config.py) for the keys verify reads; keep in step on an upgrade.
+UPSTREAM: Mapping[str, Any] = {
+    "RESULTS_BACKEND": None,
+    "CACHE_CONFIG": {"CACHE_TYPE": "NullCache"},
+    "DATA_CACHE_CONFIG": {"CACHE_TYPE": "NullCache"},
+    "GLOBAL_ASYNC_QUERIES_JWT_SECRET": "test-secret-change-me",
+    "GLOBAL_ASYNC_QUERIES_CACHE_BACKEND": {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_HOST": "localhost"},
+    "FEATURE_FLAGS": {"GLOBAL_ASYNC_QUERIES": False},  # DEFAULT_FEATURE_FLAGS' value of the flag verify needs
+}
 
 
 @dataclass(frozen=True)
@@ -57,29 +70,68 @@ class RedisEndpoint:
 
 
 @dataclass(frozen=True)
-class ConfigView:
-    """The parts of the rendered config verify needs, from the module itself or rebuilt from settings."""
+class LoadedConfig:
+    """The rendered module imported in this process, or why it did not import."""
 
-    loaded: bool
-    load_error: str | None
-    broker_url: str
-    broker_options: dict[str, Any]  # broker_use_ssl, broker_transport_options, redis_backend_use_ssl
-    result_backend: str | None
-    endpoints: tuple[RedisEndpoint, ...]
-    results_backend: str | None  # RESULTS_BACKEND's class name, None when unset
-    cache_types: dict[str, str]  # CACHE_CONFIG / DATA_CACHE_CONFIG / GAQ backend -> CACHE_TYPE
-    beat_tasks: dict[str, str]  # beat_schedule entry -> task name
-    celery_config: Any  # the CeleryConfig object (for routing), None when rebuilt
-    redis_password: str | None
+    error: str | None
+    module: ModuleType | None
+    endpoints: tuple[RedisEndpoint, ...] = ()
+
+    def get(self, key: str) -> Any:
+        """A config value as Superset sees it: the module's, else Superset's default."""
+        return getattr(self.module, key, UPSTREAM.get(key))
+
+    @property
+    def celery(self) -> Any:
+        return self.get("CELERY_CONFIG")
+
+    def celery_get(self, key: str) -> Any:
+        return getattr(self.celery, key, None)
+
+    @property
+    def broker_url(self) -> str:
+        return str(self.celery_get("broker_url") or "")
+
+    @property
+    def result_backend(self) -> str | None:
+        found = self.celery_get("result_backend")
+        return str(found) if found else None
+
+    @property
+    def broker_options(self) -> dict[str, Any]:
+        """broker_use_ssl, broker_transport_options, redis_backend_use_ssl as the config sets them."""
+        return {
+            "broker_use_ssl": self.celery_get("broker_use_ssl"),
+            "broker_transport_options": dict(self.celery_get("broker_transport_options") or {}),
+            "redis_backend_use_ssl": self.celery_get("redis_backend_use_ssl"),
+        }
+
+    def cache_type(self, key: str) -> str:
+        return str(dict(self.get(key) or {}).get("CACHE_TYPE", "NullCache")).rsplit(".", 1)[-1]
+
+    @property
+    def gaq_enabled(self) -> bool:
+        return bool(dict(self.get("FEATURE_FLAGS") or {}).get("GLOBAL_ASYNC_QUERIES"))
+
+    def cache_types(self) -> dict[str, str]:
+        keys = ["CACHE_CONFIG", "DATA_CACHE_CONFIG"]
+        keys += ["GLOBAL_ASYNC_QUERIES_CACHE_BACKEND"] if self.gaq_enabled else []
+        return {key: self.cache_type(key) for key in keys}
+
+    def beat_tasks(self) -> dict[str, str] | None:
+        if self.module is None:
+            return None
+        schedule = dict(self.celery_get("beat_schedule") or {})
+        return {str(name): str(entry.get("task")) for name, entry in schedule.items()}
 
 
 @dataclass(frozen=True)
 class Target:
-    """Settings, config and the secret values to keep out of every output."""
+    """Settings, the imported config and the secret values to keep out of every output."""
 
     options: VerifyOptions
     settings: Settings
-    config: ConfigView
+    config: LoadedConfig
     secrets: tuple[str, ...]
 
     @property
@@ -106,10 +158,11 @@ def load_target(options: VerifyOptions, settings: Settings) -> Target:
             continue  # reported by check 6; a file we cannot read is a secret we cannot print either
         if name == "redis_password":
             secrets.append(quote(secrets[-1], safe=""))
-    view = config_view(config_path, settings)
-    if view.redis_password:
-        secrets.append(view.redis_password)
-    return Target(options, settings, view, tuple(s for s in secrets if s))
+    loaded = load_config(config_path)
+    password = getattr(loaded.module, "_REDIS_PASSWORD", None)
+    if isinstance(password, str):
+        secrets.append(password)
+    return Target(options, settings, loaded, tuple(s for s in secrets if s))
 
 
 def import_config(config_path: Path) -> ModuleType:
@@ -124,48 +177,34 @@ def import_config(config_path: Path) -> ModuleType:
     return module
 
 
-def config_view(config_path: Path, settings: Settings) -> ConfigView:
+def load_config(config_path: Path) -> LoadedConfig:
     try:
         module = import_config(config_path)
-    except Exception as err:  # reported by check 6; the endpoints are rebuilt from the settings
-        return settings_view(settings, f"{type(err).__name__}: {err}")
-    return module_view(module)
+    except Exception as err:  # the finding of check 6; the checks that need endpoints skip
+        return LoadedConfig(f"{type(err).__name__}: {err}", None)
+    loaded = LoadedConfig(None, module)
+    return LoadedConfig(None, module, endpoints(loaded))
 
 
-def _class_name(value: Any) -> str | None:
-    if value is None:
-        return None
-    return type(value).__name__
-
-
-def _cache_type(config: Any) -> str:
-    kind = str((config or {}).get("CACHE_TYPE", "NullCache"))
-    return kind.rsplit(".", 1)[-1]
-
-
-def _cache_endpoint(role: str, key: str, config: dict[str, Any]) -> RedisEndpoint | None:
-    if _cache_type(config) not in ("RedisCache", "redis"):
-        return None
+def _cache_endpoint(role: str, key: str, config: dict[str, Any]) -> RedisEndpoint:
     if config.get("CACHE_REDIS_URL"):
         # flask-caching: redis.from_url(CACHE_REDIS_URL, db=CACHE_REDIS_DB or 0); the URL's db wins.
         return RedisEndpoint(role, key, "redis_url", config["CACHE_REDIS_URL"], {"db": config.get("CACHE_REDIS_DB", 0)})
-    kwargs = {
+    return RedisEndpoint(role, key, "redis_kwargs", None, _redis_kwargs(config))
+
+
+def _redis_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+    return {
         "host": config.get("CACHE_REDIS_HOST", "localhost"),
         "port": config.get("CACHE_REDIS_PORT", 6379),
         "db": config.get("CACHE_REDIS_DB", 0),
         "password": config.get("CACHE_REDIS_PASSWORD"),
     }
-    return RedisEndpoint(role, key, "redis_kwargs", None, kwargs)
 
 
 def _gaq_endpoint(config: dict[str, Any]) -> RedisEndpoint:
     # Superset's RedisCacheBackend.from_config (superset/async_events/cache_backend.py), keep in step.
-    kwargs: dict[str, Any] = {
-        "host": config.get("CACHE_REDIS_HOST", "localhost"),
-        "port": config.get("CACHE_REDIS_PORT", 6379),
-        "db": config.get("CACHE_REDIS_DB", 0),
-        "password": config.get("CACHE_REDIS_PASSWORD"),
-    }
+    kwargs = _redis_kwargs(config)
     if config.get("CACHE_REDIS_SSL"):
         kwargs |= {
             "ssl": True,
@@ -189,99 +228,75 @@ def _results_endpoint(results_backend: Any) -> RedisEndpoint | None:
     return RedisEndpoint("results", "RESULTS_BACKEND", "redis_kwargs", None, kwargs)
 
 
-def module_view(module: ModuleType) -> ConfigView:
-    celery = getattr(module, "CELERY_CONFIG", None)
-
-    def get(key: str) -> Any:
-        return getattr(celery, key, None)
-
-    broker_url = str(get("broker_url") or get("BROKER_URL") or "")
-    result_backend = get("result_backend") or get("CELERY_RESULT_BACKEND")
-    endpoints = [RedisEndpoint("broker", "CELERY_CONFIG.broker_url", "kombu", broker_url)]
-    if result_backend and str(result_backend).startswith(("redis", "rediss")):
-        endpoints.append(
-            RedisEndpoint("results", "CELERY_CONFIG.result_backend", "celery_backend", str(result_backend))
-        )
-    results_backend = getattr(module, "RESULTS_BACKEND", None)
-    if (found := _results_endpoint(results_backend)) is not None:
-        endpoints.append(found)
-    cache_types = {}
+def endpoints(config: LoadedConfig) -> tuple[RedisEndpoint, ...]:
+    """Every Redis client the config builds, as its library builds it."""
+    found = [RedisEndpoint("broker", "CELERY_CONFIG.broker_url", "kombu", config.broker_url)]
+    backend = config.result_backend
+    if backend and backend.startswith(("redis", "rediss")):
+        found.append(RedisEndpoint("results", "CELERY_CONFIG.result_backend", "celery_backend", backend))
+    if (results := _results_endpoint(config.get("RESULTS_BACKEND"))) is not None:
+        found.append(results)
     for role, key in (("cache", "CACHE_CONFIG"), ("data_cache", "DATA_CACHE_CONFIG")):
-        config = dict(getattr(module, key, None) or {})
-        cache_types[key] = _cache_type(config)
-        if (endpoint := _cache_endpoint(role, key, config)) is not None:
-            endpoints.append(endpoint)
-    flags = dict(getattr(module, "FEATURE_FLAGS", None) or {})
-    if flags.get("GLOBAL_ASYNC_QUERIES"):
-        gaq = dict(getattr(module, "GLOBAL_ASYNC_QUERIES_CACHE_BACKEND", None) or {})
-        cache_types["GLOBAL_ASYNC_QUERIES_CACHE_BACKEND"] = _cache_type(gaq)
-        if cache_types["GLOBAL_ASYNC_QUERIES_CACHE_BACKEND"] in ("RedisCache", "redis"):
-            endpoints.append(_gaq_endpoint(gaq))
-    schedule = dict(get("beat_schedule") or {})
-    return ConfigView(
-        loaded=True,
-        load_error=None,
-        broker_url=broker_url,
-        broker_options={
-            "broker_use_ssl": get("broker_use_ssl"),
-            "broker_transport_options": dict(get("broker_transport_options") or {}),
-            "redis_backend_use_ssl": get("redis_backend_use_ssl"),
-        },
-        result_backend=str(result_backend) if result_backend else None,
-        endpoints=tuple(endpoints),
-        results_backend=_class_name(results_backend),
-        cache_types=cache_types,
-        beat_tasks={str(name): str(entry.get("task")) for name, entry in schedule.items()},
-        celery_config=celery,
-        redis_password=getattr(module, "_REDIS_PASSWORD", None),
+        if config.cache_type(key) in ("RedisCache", "redis"):
+            found.append(_cache_endpoint(role, key, dict(config.get(key) or {})))
+    if config.gaq_enabled and config.cache_type("GLOBAL_ASYNC_QUERIES_CACHE_BACKEND") in ("RedisCache", "redis"):
+        found.append(_gaq_endpoint(dict(config.get("GLOBAL_ASYNC_QUERIES_CACHE_BACKEND") or {})))
+    return tuple(found)
+
+
+def without_password(uri: str) -> str:
+    """A URI without its password, for showing and for comparing settings (which have none) and config."""
+    return re.sub(r"(//[^:/@]*):[^@/]*@", r"\1@", uri)
+
+
+def sqllab_annotation(celery_config: Any) -> dict[str, Any]:
+    """What Celery's task annotations set on sql_lab.get_sql_results (Celery's own resolution)."""
+    from celery.app.annotations import prepare, resolve_all  # noqa: PLC0415 - imported when check 6 runs
+
+    class Task:
+        name = SQLLAB_TASK
+
+    merged: dict[str, Any] = {}
+    for found in resolve_all(prepare(getattr(celery_config, "task_annotations", None)), Task):
+        merged.update({k: v for k, v in dict(found).items() if isinstance(v, int | float | str | bool)})
+    return merged
+
+
+def config_facts(
+    target: Target,
+    web_import: tuple[str | None, float | None],
+    worker_pools: tuple[tuple[str, str], ...],
+) -> ConfigFacts:
+    """Check 6's facts: the import here and in the web's interpreter, secret files, and the values it needs."""
+    settings, config = target.settings, target.config
+    web_error, seconds = web_import
+    secret_problems = tuple((str(p), p.location) for p in secret_file_problems(settings, missing_ok=False))
+    base = ConfigFacts(
+        config.error,
+        web_error,
+        secret_problems,
+        seconds,
+        wanted_flags=feature_flags(settings),
+        wanted_time_limit=settings.sql_lab.async_time_limit_seconds,
+        wanted_metadata_uri=without_password(settings.metadata_uri()),
+        worker_pools=worker_pools,
     )
-
-
-def settings_view(settings: Settings, error: str) -> ConfigView:
-    """The endpoints the renderer would build for `settings` (render.py), with credentials from the files."""
-    r, dbs = settings.redis, settings.redis.dbs
-    password: str | None = None
-    if r.password_file:
-        try:
-            password = read_secret("redis.password_file", r.password_file)
-        except SecretFileError:
-            password = None
-    auth = f"{quote(r.username or '', safe='')}:{quote(password, safe='')}@" if password is not None else ""
-
-    def url(db: int, dialect: Literal["kombu", "celery_backend", "redis_py"]) -> str:
-        return role_url(r, db, dialect).replace("//", "//" + auth, 1)
-
-    endpoints = [
-        RedisEndpoint("broker", "CELERY_CONFIG.broker_url", "kombu", url(dbs.broker, "kombu")),
-        RedisEndpoint("results", "CELERY_CONFIG.result_backend", "celery_backend", url(dbs.results, "celery_backend")),
-        RedisEndpoint("results", "RESULTS_BACKEND", "redis_url", url(dbs.results, "redis_py")),
-        RedisEndpoint("cache", "CACHE_CONFIG", "redis_url", url(dbs.cache, "redis_py"), {"db": 0}),
-        RedisEndpoint("data_cache", "DATA_CACHE_CONFIG", "redis_url", url(dbs.data_cache, "redis_py"), {"db": 0}),
-    ]
-    cache_types = {"CACHE_CONFIG": "RedisCache", "DATA_CACHE_CONFIG": "RedisCache"}
-    if settings.global_async_queries.enabled:
-        gaq = {
-            "CACHE_REDIS_HOST": r.host,
-            "CACHE_REDIS_PORT": r.port,
-            "CACHE_REDIS_DB": dbs.async_events,
-            "CACHE_REDIS_PASSWORD": password,
-            "CACHE_REDIS_USER": r.username or "",
-            "CACHE_REDIS_SSL": r.tls.enabled,
-        }
-        endpoints.append(_gaq_endpoint(gaq))
-        cache_types["GLOBAL_ASYNC_QUERIES_CACHE_BACKEND"] = "RedisCache"
-    return ConfigView(
-        loaded=False,
-        load_error=error,
-        broker_url=endpoints[0].url or "",
-        broker_options={"broker_use_ssl": None, "broker_transport_options": {}, "redis_backend_use_ssl": None},
-        result_backend=endpoints[1].url,
-        endpoints=tuple(endpoints),
-        results_backend="RedisCache",
-        cache_types=cache_types,
-        beat_tasks={name: entry.task for name, entry in settings.celery.beat_schedule.items()},
-        celery_config=None,
-        redis_password=password,
+    if config.module is None:
+        return base
+    secret = config.get("GLOBAL_ASYNC_QUERIES_JWT_SECRET")
+    flags = {**UPSTREAM["FEATURE_FLAGS"], **dict(config.get("FEATURE_FLAGS") or {})}
+    results = config.get("RESULTS_BACKEND")
+    return replace(
+        base,
+        results_backend=None if results is None else type(results).__name__,
+        celery_result_backend=config.result_backend is not None,
+        feature_flags={k: v for k, v in flags.items() if isinstance(v, bool)},
+        gaq_secret_bytes=len(str(secret).encode()) if secret is not None else 0,
+        gaq_secret_is_default=secret == UPSTREAM["GLOBAL_ASYNC_QUERIES_JWT_SECRET"],
+        gaq_cache_type=config.cache_type("GLOBAL_ASYNC_QUERIES_CACHE_BACKEND"),
+        data_cache_type=config.cache_type("DATA_CACHE_CONFIG"),
+        sqllab_annotation=sqllab_annotation(config.celery),
+        metadata_uri=without_password(str(config.get("SQLALCHEMY_DATABASE_URI") or "")),
     )
 
 

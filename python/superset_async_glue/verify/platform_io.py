@@ -1,67 +1,37 @@
-"""Check 1 and where the stack runs: the local runner's stack.json, or this host's systemd units.
+"""Gather for checks 1 and 5: where the stack runs (the local runner's stack.json, or this host's
+systemd units), the web's /health, the web's interpreter, and this stack's beat processes.
 
 On NixOS every role is a unit (nix/modules/superset-async/units.nix); a unit that does not exist on
-this host is a role that runs elsewhere (scale-out), never an error by itself.
+this host is a role that runs elsewhere (scale-out), never an error by itself. Beat answers no
+control command, so it is found as a process: a `celery ... beat` whose SUPERSET_CONFIG_PATH is this
+stack's config (same file or same bytes: NixOS runs the store copy of
+/etc/superset-async/superset_config.py) or whose schedule file lies in the state directory. Only this
+host's processes are visible: on a multi-host stack, make sure no other host also runs beat.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import requests
 
-from ..runner import procfs
-from ..runner.readiness import web_url
+from .. import procfs
+from ..commands import beat_schedule_path
 from ..runner.state import read_state, stack_file
-from . import diagnosis as dx
-from .model import Outcome, failed, passed, warned
+from ..web_address import web_url
+from .facts import BeatFacts, PlatformView, RoleView, ServiceFacts
 from .target import Target, VerifyOptions, same_file
 
-Kind = Literal["local", "systemd", "none"]
 UNITS = {
     "redis": "redis-superset-async.service",
     "web": "superset-async-web.service",
     "worker": "superset-async-worker.service",
     "beat": "superset-async-beat.service",
 }
-# The failure mode a role that is down points at.
-DOWN_MODES = {
-    "redis": (dx.BROKER_UNREACHABLE,),
-    "web": (dx.WEB_DOWN,),
-    "worker": (dx.NO_WORKER,),
-    "beat": (dx.BEAT_MISSING,),
-}
-
-
-@dataclass(frozen=True)
-class RoleView:
-    """One role of the stack as this host sees it."""
-
-    role: str
-    present: bool  # part of the stack on this host (recorded in stack.json, or its unit exists)
-    running: bool
-    state: str
-    pids: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class PlatformView:
-    kind: Kind
-    source: str
-    roles: dict[str, RoleView]
-    problem: str | None = None
-
-    def role(self, name: str) -> RoleView | None:
-        return self.roles.get(name)
-
-    def pid(self, name: str) -> int | None:
-        role = self.roles.get(name)
-        return role.pids[0] if role and role.pids and role.running else None
 
 
 def detect_platform(options: VerifyOptions, state_dir: Path) -> PlatformView:
@@ -144,11 +114,7 @@ def web_python(platform: PlatformView, explicit: Path | None) -> tuple[str, str]
         return str(explicit), "--web-python"
     pid = platform.pid("web")
     if pid is not None:
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            argv = []
-        for arg in argv[:3]:
+        for arg in procfs.cmdline(pid)[:3]:
             if arg.endswith("/gunicorn") or arg.endswith("/.gunicorn-wrapped"):
                 for name in ("python3", "python"):
                     candidate = Path(arg).parent / name
@@ -157,52 +123,31 @@ def web_python(platform: PlatformView, explicit: Path | None) -> tuple[str, str]
     return sys.executable, "verify's own interpreter (the web's was not found)"
 
 
-def check_services(target: Target, platform: PlatformView) -> Outcome:
-    """Check 1: every role of this host's stack is up, and the web answers /health."""
-    if platform.problem and not platform.roles:
-        return failed(
-            platform.problem,
-            "start the stack (local: superset-async up --settings S; NixOS: "
-            "systemctl start superset-async-web superset-async-worker superset-async-beat) or pass "
-            "--platform/--state-dir",
-            (dx.SERVICE_DOWN,),
-            platform=platform.kind,
-        )
-    down = [r for r in platform.roles.values() if r.present and not r.running]
-    elsewhere = [r.role for r in platform.roles.values() if not r.present]
-    health = _health(target)
-    details = {
-        "platform": platform.kind,
-        "source": platform.source,
-        "roles": {r.role: r.state for r in platform.roles.values()},
-        "web_health": health,
-    }
-    web = platform.role("web")
-    web_here = web is None or web.present or platform.kind == "none"
-    parts = [f"{r.role} {r.state}" for r in platform.roles.values() if r.present]
-    if elsewhere:
-        parts.append(f"not on this host: {', '.join(elsewhere)}")
-    if down or (web_here and health != "200"):
-        modes = tuple(m for r in down for m in DOWN_MODES.get(r.role, (dx.SERVICE_DOWN,)))
-        if web_here and health != "200" and dx.WEB_DOWN not in modes:
-            modes += (dx.WEB_DOWN,)
-        what = ", ".join(f"{r.role} {r.state}" for r in down) or "all roles running"
-        hint = (
-            "superset-async status --state-dir " + str(target.state_dir)
-            if platform.kind == "local"
-            else "systemctl status " + " ".join(UNITS[r.role] for r in down if r.role in UNITS)
-        )
-        return failed(f"{what}; web /health: {health}", f"see {hint}, then start what is down", modes, **details)
-    reason = f"{platform.kind}: " + ", ".join(parts) + f"; web /health {health}"
-    if platform.problem:
-        return warned(
-            reason + f"; but {platform.problem}", "verify the config the stack really runs with", (), **details
-        )
-    return passed(reason, **details)
-
-
-def _health(target: Target) -> str:
+def service_facts(target: Target, platform: PlatformView) -> ServiceFacts:
+    """Check 1's facts: the platform, and the web's /health answer."""
     try:
-        return str(requests.get(web_url(target.settings) + "health", timeout=3).status_code)
+        health = str(requests.get(web_url(target.settings) + "health", timeout=3).status_code)
     except requests.RequestException as err:
-        return f"unreachable ({type(err).__name__})"
+        health = f"unreachable ({type(err).__name__})"
+    return ServiceFacts(platform, health)
+
+
+def beat_facts(target: Target, platform: PlatformView) -> BeatFacts:
+    """Check 5's facts: this host's `celery beat` processes that belong to this stack."""
+    schedule_default = beat_schedule_path(target.settings)
+    found = []
+    me = os.getpid()
+    for pid in procfs.pids():
+        argv = procfs.cmdline(pid)
+        if pid == me or "beat" not in argv or not any(Path(a).name in ("celery", ".celery-wrapped") for a in argv[:3]):
+            continue
+        schedule = next((a.split("=", 1)[1] for a in argv if a.startswith("--schedule=")), None)
+        if schedule is None and "-s" in argv[:-1]:
+            schedule = argv[argv.index("-s") + 1]
+        config = (procfs.environ(pid) or {}).get("SUPERSET_CONFIG_PATH")
+        ours = (config is not None and same_file(config, target.options.config_path)) or (
+            schedule is not None and (schedule == schedule_default or schedule.startswith(str(target.state_dir) + "/"))
+        )
+        if ours:
+            found.append(pid)
+    return BeatFacts(platform, tuple(sorted(found)), target.settings.beat.enabled, target.config.beat_tasks())

@@ -1,4 +1,5 @@
-"""Process identity from Linux's /proc: enough to stop process groups without psutil.
+"""Linux's /proc, read: process identity (enough to stop process groups without psutil), a process's
+command line and environment. A low module: the runner and verify both read processes through it.
 
 A pid alone can be reused after its process ends, so every recorded process is identified by
 (pid, start time in clock ticks since boot), field 22 of /proc/PID/stat.
@@ -48,6 +49,20 @@ def environ(pid: int) -> dict[str, str] | None:
     return {key.decode(errors="replace"): value.decode(errors="replace") for key, value in pairs}
 
 
+def cmdline(pid: int) -> list[str]:
+    """A process's argv, or [] when it cannot be read (gone, or another user's)."""
+    try:
+        raw = (PROC / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return []
+    return raw.decode(errors="replace").split("\0")
+
+
+def pids() -> list[int]:
+    """Every process id /proc lists now."""
+    return [int(entry.name) for entry in PROC.iterdir() if entry.name.isdigit()]
+
+
 def start_ticks(pid: int) -> int | None:
     stat = read_stat(pid)
     return stat.start_ticks if stat else None
@@ -64,11 +79,10 @@ def is_alive(pid: int, ticks: int | None = None) -> bool:
 def group_members(pgid: int) -> list[int]:
     """Live (non-zombie) processes in process group `pgid`."""
     members = []
-    for entry in PROC.iterdir():
-        if entry.name.isdigit():
-            stat = read_stat(int(entry.name))
-            if stat is not None and stat.pgid == pgid and not stat.zombie:
-                members.append(stat.pid)
+    for pid in pids():
+        stat = read_stat(pid)
+        if stat is not None and stat.pgid == pgid and not stat.zombie:
+            members.append(stat.pid)
     return sorted(members)
 
 

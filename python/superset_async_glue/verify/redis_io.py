@@ -1,0 +1,93 @@
+"""Gather for checks 2 and 3: a PING through every Redis client the config builds.
+
+Each client is built the way its library builds it from the config (kombu for the broker, Celery
+for its result backend, cachelib's own client for RESULTS_BACKEND, redis.from_url as flask-caching
+does, RedisCacheBackend's keywords for GAQ), then given short timeouts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+from .celery_app import TIMEOUT, bare_app, connection_identity
+from .facts import Ping, RedisFacts
+from .target import LoadedConfig, RedisEndpoint, Target
+
+
+@contextmanager
+def redis_client(endpoint: RedisEndpoint, view: LoadedConfig) -> Iterator[Any]:
+    """A redis.Redis for `endpoint`, built as Superset's library builds it, with short timeouts."""
+    import redis  # noqa: PLC0415
+
+    timeouts: dict[str, Any] = {"socket_connect_timeout": TIMEOUT, "socket_timeout": TIMEOUT}
+    if endpoint.kind == "kombu":
+        app = bare_app(view)
+        connection = app.connection_for_write()
+        try:
+            # Two quick attempts; connect() would wait 2 s before its retry, default_channel retries for ever.
+            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=TIMEOUT)
+            channel = connection.channel()
+            try:
+                yield channel.client
+            finally:
+                channel.close()
+        finally:
+            connection.release()
+            app.close()
+        return
+    if endpoint.kind == "celery_backend":
+        app = bare_app(view)
+        try:
+            yield app.backend.client
+        finally:
+            app.close()
+        return
+    if endpoint.kind == "redis_url":
+        assert endpoint.url is not None  # noqa: S101 - redis_url endpoints always carry one
+        client = redis.Redis.from_url(endpoint.url, **endpoint.kwargs, **timeouts)
+    else:
+        kwargs = dict(endpoint.kwargs)
+        connection_class = kwargs.pop("connection_class", None)
+        if connection_class is not None:  # a clone of an existing client's pool
+            kwargs.update(timeouts)
+            client = redis.Redis(connection_pool=redis.ConnectionPool(connection_class=connection_class, **kwargs))
+        else:
+            client = redis.Redis(**kwargs, **timeouts)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def ping_one(endpoint: RedisEndpoint, view: LoadedConfig) -> Ping:
+    started = time.monotonic()
+    server, db = "?", -1
+    try:
+        with redis_client(endpoint, view) as client:
+            server, db = connection_identity(client.connection_pool.connection_kwargs)
+            client.ping()
+    except Exception as err:
+        error = f"{type(err).__name__}: {err}"
+        return Ping(endpoint.role, endpoint.client, server, db, False, time.monotonic() - started, error)
+    return Ping(endpoint.role, endpoint.client, server, db, True, time.monotonic() - started)
+
+
+def redis_facts(target: Target) -> RedisFacts:
+    """Every client's PING, with the DBs the settings give each role (checks 2 and 3 share this)."""
+    view = target.config
+    if view.error is not None:
+        return RedisFacts(view.error)
+    with ThreadPoolExecutor(max_workers=max(1, len(view.endpoints))) as pool:
+        pings = tuple(pool.map(lambda e: ping_one(e, view), view.endpoints))
+    dbs = target.settings.redis.dbs
+    return RedisFacts(
+        None,
+        pings,
+        {role: getattr(dbs, role) for role in ("broker", "results", "cache", "data_cache", "async_events")},
+        view.cache_types(),
+        view.gaq_enabled,
+    )
