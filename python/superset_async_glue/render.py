@@ -14,6 +14,7 @@ from typing import Any
 from . import __version__
 from .loading import settings_digest
 from .redis_urls import Dialect, redis_py_tls_query, role_url
+from .render_reports import render_reports
 from .secret_files import MIN_SECRET_BYTES
 from .settings import Settings, secret_file_credential, secret_files
 
@@ -273,6 +274,8 @@ def render_config(settings: Settings) -> str:
         _gaq_section(s) if gaq.enabled else "# GLOBAL_ASYNC_QUERIES is off (global_async_queries.enabled).",
         "",
         _web_section(s),
+        "",
+        render_reports(s),
     ]
     if s.secret_files:
         parts += ["", _secret_files_section(s)]

@@ -122,9 +122,6 @@ class Webdriver(_Model):
             "host's web bind and port. Set it when the worker runs on another host than the web."
         ),
     )
-    link_base_url: str | None = Field(
-        None, description="WEBDRIVER_BASEURL_USER_FRIENDLY: the address in the links of e-mails; default: base_url."
-    )
 
     @field_validator("chromium_path")
     @classmethod
@@ -136,16 +133,14 @@ class Webdriver(_Model):
             )
         return value
 
-    @field_validator("base_url", "link_base_url")
+    @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
-            raise ValueError(
-                f"expected an http(s):// address without credentials, such as http://10.0.0.5:8088/; found {value!r}"
-            )
+            raise ValueError(f"expected an http(s):// address without credentials, such as http://10.0.0.5:8088/")
         if re.search(r"[\s\x00-\x1f\x7f]", value) or parts.query or parts.fragment:
             raise ValueError("expected a plain address (no whitespace, query or fragment)")
         return value if value.endswith("/") else value + "/"

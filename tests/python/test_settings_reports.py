@@ -13,6 +13,7 @@ import pytest
 from fixtures.common import SettingsFactory, deep_merge, run_cli
 from superset_async_glue.errors import SettingsError
 from superset_async_glue.loading import parse_settings
+from superset_async_glue.render import render_config
 from superset_async_glue.settings import Settings, secret_files
 
 BASE: dict[str, Any] = {
@@ -176,3 +177,36 @@ def test_check_names_the_missing_delivery(make_settings: SettingsFactory, tmp_pa
     result = run_cli("check", "--settings", str(path))
     assert result.code == 2, result
     assert "reports.smtp.host" in result.stderr + result.stdout
+
+
+def test_rendered_reports_keys_read_secrets_late(tmp_path: Path) -> None:
+    smtp_password, slack_token = "smtp-Pa55-value", "xoxb-token-value"
+    (tmp_path / "smtp").write_text(smtp_password)
+    (tmp_path / "slack").write_text(slack_token)
+    reports = {
+        "enabled": True,
+        "smtp": {"host": "127.0.0.1", "port": 2525, "user": "u", "password_file": str(tmp_path / "smtp")},
+        "slack": {"token_file": str(tmp_path / "slack")},
+        "webdriver": {"chromium_path": "/opt/c/bin/chromium", "chromedriver_path": "/opt/c/bin/chromedriver"},
+    }
+    wildcard = "0.0.0.0"  # noqa: S104 - only rendered, never bound
+    text = render_config(_parse({"reports": reports, "web": {"bind": wildcard, "port": 8099}}))
+    compile(text, "superset_config.py", "exec")
+    assert smtp_password not in text and slack_token not in text
+    for line in (
+        "FEATURE_FLAGS['ALERT_REPORTS'] = True",
+        "ALERT_REPORTS_NOTIFICATION_DRY_RUN = False",
+        "ALERT_REPORTS_EXECUTORS = [FixedExecutor('admin')]",
+        "WEBDRIVER_TYPE = 'chrome'",
+        "SMTP_PASSWORD = _secret('reports.smtp.password_file', ",
+        "SLACK_API_TOKEN = lambda: _secret('reports.slack.token_file', ",
+        "        'executable_path': '/opt/c/bin/chromedriver',",
+        "    'PATH': '/opt/c/bin:' + os.environ.get('PATH', '/usr/bin:/bin'),",
+        "WEBDRIVER_BASEURL = 'http://127.0.0.1:8099/'",
+        "SMTP_SSL_SERVER_AUTH = True",
+    ):
+        assert any(row.startswith(line) for row in text.splitlines()), line
+    assert "'--disable-dev-shm-usage'" in text and "'--js-flags=--jitless'" in text
+    off = render_config(_parse({}))
+    assert "# Alerts & Reports are off (reports.enabled)." in off
+    assert "ALERT_REPORTS" not in off and "WEBDRIVER_TYPE" not in off and "SMTP_" not in off
