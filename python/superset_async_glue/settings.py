@@ -7,6 +7,7 @@ Secrets are only ever paths to files; the values are read at run time, never her
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
@@ -87,7 +88,7 @@ def _absolute_path(value: str) -> str:
 
 def _plain_path(value: str) -> str:
     if not value.startswith("/"):
-        raise ValueError(f"expected an absolute path, found {value!r}")
+        raise ValueError("expected an absolute path (starting with /)")
     _no_control(value)
     return str(PurePosixPath(value))
 
@@ -260,14 +261,21 @@ class Crontab(Model):
     def _celery_accepts_it(self) -> Crontab:
         # The rendered config builds celery.schedules.crontab(...) at import: build it now, so that an
         # hour of 25 is an error of `check`, not of Superset's start.
-        from celery.schedules import crontab  # noqa: PLC0415 - only validation needs Celery
-
         for name in type(self).model_fields:
-            try:
-                crontab(**{name: getattr(self, name)})
-            except (ValueError, TypeError, IndexError) as err:
-                raise LocatedValueError(name, f"Celery refuses {getattr(self, name)!r}: {err}") from None
+            if (problem := _crontab_field_problem(name, getattr(self, name))) is not None:
+                raise LocatedValueError(name, f"Celery refuses {getattr(self, name)!r}: {problem}")
         return self
+
+
+@functools.lru_cache(maxsize=256)
+def _crontab_field_problem(name: str, value: str) -> str | None:
+    from celery.schedules import crontab  # noqa: PLC0415 - only validation needs Celery
+
+    try:
+        crontab(**{name: value})
+    except (ValueError, TypeError, IndexError) as err:
+        return str(err)
+    return None
 
 
 class BeatEntry(Model):
@@ -434,7 +442,7 @@ class Database(Model):
     @classmethod
     def _name(cls, value: str) -> str:
         if not _DB_NAME.match(value):
-            raise ValueError(f"expected 1-250 printable characters, not starting with a space; found {value!r}")
+            raise ValueError("expected 1-250 printable characters, not starting with a space")
         return value
 
     @field_validator("uri")
