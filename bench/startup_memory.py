@@ -1,0 +1,378 @@
+"""Start time, memory and async overhead: the seed's hand-made layout (A) against our runner (B).
+
+Issue 15's measurements, side by side on one machine: each round starts A and B in turn (the order
+alternates between rounds), each from a fresh state directory, and measures, for each:
+
+  - first-ever start -> first async query (A: db upgrade, create-admin, init, start, the database
+    registered through the API; B: `superset-async up`), wall and CPU time;
+  - idle PSS of web, worker, beat and Redis (supervisor apart), 15 s after that first query and again
+    after the query tests below;
+  - async and sync `SELECT 1` on ClickHouse through SQL Lab's API, 10 each, interleaved, the async one
+    polled every 50 ms, and where an async query's time goes (Superset's own timestamps);
+  - 20 x `SELECT sleep(1)` at once on 4 worker slots, and a `SELECT 1` submitted 0.5 s later;
+  - stop, then start again on the existing state -> first async query, wall and CPU time.
+
+CPU time is user + system of the stack's processes (and of the children they and this script
+waited for), read from /proc: on a machine shared with other work the wall times are noisy, the
+CPU times much less so. Both layouts query one ClickHouse server started here (its time is in
+neither). Results: bench/results/startup-memory.md (and .json, the raw numbers).
+
+Usage (from the repository root, with the project's venv):
+  .venv/bin/python bench/startup_memory.py              # 3 rounds
+  .venv/bin/python bench/startup_memory.py --rounds 1 --output /tmp/x.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import requests
+from superset_async_glue.verify.client import TERMINAL, SupersetApiError, SupersetClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from layouts import CONCURRENCY, Layout, RunnerLayout, SeedLayout, SharedClickHouse
+from stack_procs import cpu_seconds, pss_by_role
+from verify_speed import machine
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "bench" / "results" / "startup-memory.md"
+DATABASE = "ClickHouse (demo)"
+POLL = 0.05  # seconds between two looks at an async query (the issue's 50 ms)
+SETTLE = 15.0  # seconds of quiet before memory is read
+LATENCY_REPEATS = 10
+SLEEPERS = 20
+START_TIMEOUT = 300.0
+PSS_ROLES = ("web", "worker", "beat", "redis")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+# -- SQL Lab through the API ---------------------------------------------------------------------
+def execute_body(database_id: int, sql: str, run_async: bool, client_id: str) -> dict[str, Any]:
+    return {
+        "database_id": database_id,
+        "sql": sql,
+        "runAsync": run_async,
+        "client_id": client_id,
+        "schema": "demo",
+        "tab": "bench",
+        "sql_editor_id": "1",
+        "queryLimit": 1000,
+        "expand_data": True,
+        "select_as_cta": False,
+        "ctas_method": "TABLE",
+        "templateParams": "{}",
+    }
+
+
+def async_query(
+    client: SupersetClient, database_id: int, sql: str, timeout: float = 60
+) -> tuple[float, dict[str, Any]]:
+    """Submit with runAsync, poll every 50 ms, fetch the rows: (seconds, the query's final record)."""
+    submitted = client.submit_async(database_id, sql, schema="demo", tab="bench")
+    deadline = submitted.started + timeout
+    while True:
+        record = client.query(submitted.query_id)
+        if record["status"] in TERMINAL:
+            break
+        if time.monotonic() > deadline:
+            raise SupersetApiError(f"query {submitted.query_id}", 202, f"still {record['status']} after {timeout}s")
+        time.sleep(POLL)
+    if record["status"] != "success":
+        raise SupersetApiError(f"query {submitted.query_id}", 200, f"{record['status']}: {record.get('error_message')}")
+    _, rows = client.results(record["results_key"])
+    if not rows:
+        raise SupersetApiError(f"query {submitted.query_id}", 200, "success without rows")
+    return time.monotonic() - submitted.started, record
+
+
+def sync_query(client: SupersetClient, database_id: int, sql: str) -> float:
+    from superset_async_glue.verify.client import new_client_id  # noqa: PLC0415
+
+    started = time.monotonic()
+    body = client.post("api/v1/sqllab/execute/", execute_body(database_id, sql, False, new_client_id()))
+    if body.get("status") != "success" or not body.get("data"):
+        raise SupersetApiError("sync query", 200, str(body)[:200])
+    return time.monotonic() - started
+
+
+def phases(record: dict[str, Any]) -> dict[str, float]:
+    """Where an async query's time went, from Superset's own timestamps (epoch ms in the query record)."""
+    try:
+        start, running, end = (float(record[k]) / 1000 for k in ("start_time", "start_running_time", "end_time"))
+    except (KeyError, TypeError, ValueError):
+        return {}
+    return {"queued": running - start, "in_task": end - running}
+
+
+# -- start to first async query ------------------------------------------------------------------
+def register_database(client: SupersetClient, uri: str) -> int:
+    """What a person does in the UI for A: add the database with async and SQL Lab on."""
+    body = {"database_name": DATABASE, "sqlalchemy_uri": uri, "allow_run_async": True, "expose_in_sqllab": True}
+    created = client.post("api/v1/database/", body, expect=(201,))
+    return int(created["id"])
+
+
+def first_async_query(layout: Layout, clickhouse: SharedClickHouse) -> tuple[SupersetClient, int]:
+    """Log in as soon as the web answers, then run `SELECT 1` async until it returns its row."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        try:
+            client = SupersetClient(layout.base_url, layout.username, layout.password, timeout=60)
+            break
+        except (requests.RequestException, SupersetApiError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.25)
+    try:
+        database_id = client.database_id(DATABASE)
+    except SupersetApiError:
+        if layout.registers_database:
+            raise
+        database_id = register_database(client, clickhouse.uri(with_password=True))
+    while True:
+        try:
+            async_query(client, database_id, "SELECT 1", timeout=START_TIMEOUT)
+            return client, database_id
+        except SupersetApiError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.25)
+
+
+def timed_start(layout: Layout, clickhouse: SharedClickHouse) -> tuple[float, float, SupersetClient, int]:
+    """(wall seconds, CPU seconds) from the start command to the first async query's rows."""
+    children = _children_cpu()
+    started = time.monotonic()
+    layout.start()
+    client, database_id = first_async_query(layout, clickhouse)
+    wall = time.monotonic() - started
+    cpu = cpu_seconds(layout.sessions()) + _children_cpu() - children
+    return wall, cpu, client, database_id
+
+
+# -- queries on a running stack ------------------------------------------------------------------
+def latencies(client: SupersetClient, database_id: int) -> dict[str, Any]:
+    async_s, sync_s, queued, in_task = [], [], [], []
+    for _ in range(LATENCY_REPEATS):
+        seconds, record = async_query(client, database_id, "SELECT 1")
+        async_s.append(seconds)
+        split = phases(record)
+        if split:
+            queued.append(split["queued"])
+            in_task.append(split["in_task"])
+        sync_s.append(sync_query(client, database_id, "SELECT 1"))
+    out = {"async_s": statistics.median(async_s), "sync_s": statistics.median(sync_s)}
+    if queued:
+        out |= {"async_queued_s": statistics.median(queued), "async_in_task_s": statistics.median(in_task)}
+    return out
+
+
+def sleepers(client: SupersetClient, database_id: int) -> dict[str, float]:
+    """20 x `SELECT sleep(1)` at once, then `SELECT 1` 0.5 s later: wall of the 20, latency of the short one."""
+    ended: dict[int, float] = {}
+    stop = threading.Event()
+    poller = client.session_copy()
+    since = int(time.time() * 1000) - 1000
+
+    def follow() -> None:
+        while not stop.is_set():
+            try:
+                changed = poller.get("api/v1/query/updated_since", q=f"(last_updated_ms:{since})")["result"]
+            except (SupersetApiError, OSError):
+                changed = []
+            now = time.monotonic()
+            for query in changed:
+                if query["state"] in TERMINAL:
+                    ended.setdefault(int(query["queryId"]), now)
+            stop.wait(POLL)
+
+    sessions = [client.session_copy() for _ in range(SLEEPERS + 1)]
+    watcher = threading.Thread(target=follow, daemon=True)
+    watcher.start()
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=SLEEPERS) as pool:
+        futures = [
+            pool.submit(s.submit_async, database_id, "SELECT sleep(1)", "demo", "bench") for s in sessions[:SLEEPERS]
+        ]
+        time.sleep(0.5)
+        short = sessions[SLEEPERS].submit_async(database_id, "SELECT 1", "demo", "bench")
+        long_ids = [f.result().query_id for f in futures]
+    deadline = time.monotonic() + 120
+    while not {*long_ids, short.query_id} <= ended.keys() and time.monotonic() < deadline:
+        time.sleep(POLL)
+    stop.set()
+    watcher.join()
+    missing = {*long_ids, short.query_id} - ended.keys()
+    if missing:
+        raise SupersetApiError("sleepers", 202, f"queries {sorted(missing)} not ended after 120 s")
+    states = {qid: client.query(qid)["status"] for qid in [*long_ids, short.query_id]}
+    if set(states.values()) != {"success"}:
+        raise SupersetApiError("sleepers", 200, f"not all success: {states}")
+    return {
+        "sleepers_wall_s": max(ended[q] for q in long_ids) - started,
+        "short_during_sleepers_s": ended[short.query_id] - short.started,
+    }
+
+
+def idle_pss(layout: Layout) -> dict[str, float]:
+    by_role = pss_by_role(layout.roles())
+    out = {f"pss_{role}_mib": by_role[role] for role in (*PSS_ROLES, "supervisor") if role in by_role}
+    out["pss_stack_mib"] = sum(by_role.get(role, 0.0) for role in PSS_ROLES)
+    return out
+
+
+def measure(layout: Layout, clickhouse: SharedClickHouse, say: Callable[[str], None]) -> dict[str, float]:
+    m: dict[str, float] = {"load_before": os.getloadavg()[0]}
+    try:
+        wall, cpu, client, database_id = timed_start(layout, clickhouse)
+        m |= {"first_start_s": wall, "first_start_cpu_s": cpu}
+        say(f"{layout.name}: first-ever start -> first async query {wall:.1f} s (CPU {cpu:.1f} s)")
+        time.sleep(SETTLE)
+        m |= {f"{k}_after_start": v for k, v in idle_pss(layout).items()}
+        m |= latencies(client, database_id)
+        m |= sleepers(client, database_id)
+        time.sleep(SETTLE)
+        m |= {f"{k}_after_use": v for k, v in idle_pss(layout).items()}
+        say(f"{layout.name}: {json.dumps({k: round(v, 3) for k, v in m.items()})}")
+    finally:
+        layout.stop()
+    try:
+        wall, cpu, _, _ = timed_start(layout, clickhouse)
+        m |= {"restart_s": wall, "restart_cpu_s": cpu, "load_after": os.getloadavg()[0]}
+        say(f"{layout.name}: start with existing state -> first async query {wall:.1f} s (CPU {cpu:.1f} s)")
+    finally:
+        layout.stop()
+    return m
+
+
+# -- report --------------------------------------------------------------------------------------
+ROWS: tuple[tuple[str, str, str], ...] = (
+    ("restart_s", "start with existing state -> first async query, wall", "s"),
+    ("restart_cpu_s", "… CPU time (user+sys) of the stack", "s"),
+    ("first_start_s", "first-ever start -> first async query, wall", "s"),
+    ("first_start_cpu_s", "… CPU time (user+sys) of the stack", "s"),
+    ("pss_stack_mib_after_start", "idle PSS web + worker + beat + Redis, after start", "MiB"),
+    ("pss_web_mib_after_start", "… web (gunicorn master + 2 workers)", "MiB"),
+    ("pss_worker_mib_after_start", "… worker (main + 4 prefork children)", "MiB"),
+    ("pss_beat_mib_after_start", "… beat", "MiB"),
+    ("pss_redis_mib_after_start", "… Redis", "MiB"),
+    ("pss_supervisor_mib_after_start", "runner's supervisor (B only, not in the sum)", "MiB"),
+    ("pss_stack_mib_after_use", "idle PSS web + worker + beat + Redis, after the queries", "MiB"),
+    ("async_s", "async `SELECT 1`, submit -> rows (50 ms polling)", "s"),
+    ("sync_s", "sync `SELECT 1`", "s"),
+    ("async_over_sync", "async / sync", ""),
+    ("async_queued_s", "… async: submit -> task running (Superset's timestamps)", "s"),
+    ("async_in_task_s", "… async: task running -> query ended", "s"),
+    ("sleepers_wall_s", f"{SLEEPERS} x `SELECT sleep(1)` at once, {CONCURRENCY} slots (ideal 5 s)", "s"),
+    ("short_during_sleepers_s", "`SELECT 1` submitted 0.5 s into them, submit -> success", "s"),
+)
+
+
+def _cell(values: list[float], unit: str) -> str:
+    if not values:
+        return "-"
+    fmt = "{:.0f}" if unit == "MiB" else "{:.3f}" if unit in ("s", "") and max(values) < 10 else "{:.1f}"
+    med = fmt.format(statistics.median(values))
+    rng = f" ({fmt.format(min(values))}-{fmt.format(max(values))})" if len(values) > 1 else ""
+    return f"{med}{(' ' + unit) if unit else ''}{rng}"
+
+
+def report(runs: dict[str, list[dict[str, float]]], started: str, loads: list[float], label: str) -> str:
+    for layout_runs in runs.values():
+        for m in layout_runs:
+            if "async_s" in m and "sync_s" in m:
+                m["async_over_sync"] = m["async_s"] / m["sync_s"]
+    lines = []
+    for key, text, unit in ROWS:
+        a = [m[key] for m in runs["A"] if key in m]
+        b = [m[key] for m in runs["B"] if key in m]
+        ratio = f"{statistics.median(b) / statistics.median(a):.2f}" if a and b and statistics.median(a) else "-"
+        if not a and not b:
+            continue
+        lines.append(f"| {text} | {_cell(a, unit)} | {_cell(b, unit)} | {ratio} |")
+    table = "\n".join(lines)
+    load_at = ", ".join(f"{m['load_before']:.1f}" for layout_runs in runs.values() for m in layout_runs)
+    n = max(len(runs["A"]), len(runs["B"]))
+    return f"""# Start time, memory and async overhead: seed layout (A) vs runner (B){label}
+
+Measured {started} by `bench/startup_memory.py` on {machine()}.
+{n} round(s); each round starts A and B in turn from fresh state directories (the order alternates
+between rounds). Medians, with min-max over the rounds; B/A is the ratio of the medians.
+
+**The machine is shared** with other engineers' tests while this runs: wall times are noisy, CPU
+times (user + system of the stack's processes, from /proc) much less so. 1-minute load average
+{loads[0]:.2f} at the start, {loads[1]:.2f} at the end; at the start of each layout's measurement: {load_at}.
+
+A: the seed's hand-made layout (plain superset_config.py; Redis DB 0 broker, 1 results, 2 cache,
+3 data cache, 4 GAQ; gunicorn 2 workers x 4 gthread threads; `celery worker --pool=prefork -O fair
+-c {CONCURRENCY}`; `celery beat`; Redis with its default persistence). B: `superset-async up` with
+the demo settings and worker.concurrency {CONCURRENCY} (same web and worker sizes; Redis AOF with
+`appendfsync always`; bootstrap at every start). Same virtualenv and lock; both query one ClickHouse
+server started by the benchmark, SQLite metadata.
+
+| figure | A | B | B/A |
+|---|---|---|---|
+{table}
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of A and B (default 3)")
+    parser.add_argument("--output", type=Path, default=OUT, help=f"Markdown report (default {OUT.name})")
+    parser.add_argument("--label", default="", help="a note appended to the report's title")
+    parser.add_argument("--keep", action="store_true", help="keep the state directories (for their logs)")
+    parser.add_argument(
+        "--only", choices=("A", "B"), help="measure one layout (e.g. B with a changed glue on PYTHONPATH)"
+    )
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="startup-bench-"))
+    root.chmod(0o700)
+    say = lambda line: print(line, flush=True)  # noqa: E731
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    loads = [os.getloadavg()[0]]
+    clickhouse = SharedClickHouse(root / "clickhouse")
+    clickhouse.start()
+    runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
+    try:
+        for i in range(args.rounds):
+            for name in ("A", "B") if i % 2 == 0 else ("B", "A"):
+                if args.only and name != args.only:
+                    continue
+                layout: Layout = SeedLayout(root / f"A{i}") if name == "A" else RunnerLayout(root / f"B{i}", clickhouse)
+                runs[name].append(measure(layout, clickhouse, say))
+    finally:
+        clickhouse.stop()
+        if args.keep:
+            say(f"state kept in {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    loads.append(os.getloadavg()[0])
+    text = report(runs, started, loads, f" ({args.label})" if args.label else "")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    args.output.with_suffix(".json").write_text(json.dumps(runs, indent=1, sort_keys=True) + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
