@@ -1,6 +1,6 @@
 """How long 50 and 200 async SQL Lab queries submitted at once take (docs/reliability.md, "Load").
 
-The same code as tests/python/test_load.py (superset_async_glue.verify.load): N distinct queries
+The same code as tests/python/test_load.py (superset_async_glue.sqllab_load): N distinct queries
 released together by a barrier, each thread with its own HTTP session, one poller on
 `/api/v1/query/updated_since`. Each size is run --runs times on one stack; the report gives medians
 of the wall time (barrier to the last query seen ended) and of each run's p50/p90/p99/max latency
@@ -31,8 +31,8 @@ import tempfile
 from pathlib import Path
 
 from superset_async_glue.runner.demo import DEMO_DATABASE_NAME, DEMO_ROWS, demo_settings
+from superset_async_glue.sqllab_load import LoadRun, expected_rows, listed_queries, locked_lines, run_load
 from superset_async_glue.verify.client import SupersetClient
-from superset_async_glue.verify.load import LoadRun, expected_rows, listed_queries, locked_lines, run_load
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from verify_speed import free_port, machine

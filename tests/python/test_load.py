@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from fixtures.stack import Stack, start_stack
 from superset_async_glue.runner.demo import DEMO_ROWS
+from superset_async_glue.sqllab_load import expected_rows, listed_queries, locked_lines, run_load, worker_log
 from superset_async_glue.verify.client import SupersetClient
-from superset_async_glue.verify.load import expected_rows, listed_queries, locked_lines, run_load, worker_log
 
 NAMES = [row[1] for row in DEMO_ROWS]
 WORKER_PROCESSES = 4

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +27,15 @@ _RUN_PROBE = (
 
 
 class ProbeRun:
-    """The probe subprocess and the JSON parts it has written so far."""
+    """The probe subprocess, started at once, and the JSON parts it wrote (read once, when first asked)."""
 
     def __init__(self, settings: Settings, config_path: Path, python: str, how: str) -> None:
-        """Start the probe at once (its import of the config runs meanwhile); `send` gives it the broker later."""
         self.python = python
         self.how = how
-        self.parts: dict[str, dict[str, Any]] = {}
-        self.stderr: deque[str] = deque(maxlen=40)
-        self.start_error: str | None = None
-        self._changed = threading.Condition()
-        self._done = False
+        self.request = ""  # empty: no broker to publish to (the config did not import)
+        self.failure: str | None = None
+        self._parts: dict[str, dict[str, Any]] | None = None
+        self._lock = threading.Lock()
         env = {**_base_env(), **role_environment(settings, config_path.resolve())}
         try:
             self.process: subprocess.Popen[str] | None = subprocess.Popen(
@@ -52,64 +49,46 @@ class ProbeRun:
             )
         except OSError as err:
             self.process = None
-            self.start_error = f"cannot run {python}: {err.strerror or err}"
-            self._done = True
-            return
-        threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+            self.failure = f"cannot run {python}: {err.strerror or err}"
 
     def send(self, view: LoadedConfig) -> None:
-        """The broker to publish to (its URL holds credentials: through stdin only)."""
-        if self.process is None or self.process.stdin is None:
-            return
-        if view.error is not None:  # no config, no broker: the probe only imports and reports versions
-            self.process.stdin.close()
-            return
-        request = {
-            "broker": {
+        """The broker to publish to; its URL holds credentials, so it goes through stdin only."""
+        if view.error is None:
+            options = view.broker_options
+            broker = {
                 "url": view.broker_url,
-                "ssl": view.broker_options.get("broker_use_ssl"),
-                "transport_options": view.broker_options.get("broker_transport_options"),
-            },
-        }
-        try:
-            self.process.stdin.write(json.dumps(request, default=str))
-            self.process.stdin.close()
-        except OSError:
-            pass  # the probe already died: failure() reports its stderr
+                "ssl": options["broker_use_ssl"],
+                "transport_options": options["broker_transport_options"],
+            }
+            self.request = json.dumps({"broker": broker}, default=str)
 
-    def _read_stdout(self) -> None:
-        assert self.process is not None and self.process.stdout is not None  # noqa: S101
-        for line in self.process.stdout:
+    def part(self, name: str, timeout: float) -> dict[str, Any] | None:
+        """One part of the probe's answer, None when it gave none (then `failure` says why)."""
+        with self._lock:
+            if self._parts is None:
+                self._parts = self._communicate(timeout)
+            return self._parts.get(name)
+
+    def _communicate(self, timeout: float) -> dict[str, dict[str, Any]]:
+        if self.process is None:
+            return {}
+        try:
+            out, err = self.process.communicate(self.request, timeout=timeout)
+            state = f"exit code {self.process.returncode}"
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            out, err = self.process.communicate()
+            state = f"no answer within {timeout:.0f}s"
+        parts = {}
+        for line in out.splitlines():
             try:
                 part = json.loads(line)
             except ValueError:
                 continue
-            with self._changed:
-                self.parts[str(part.get("part"))] = part
-                self._changed.notify_all()
-        self.process.wait()
-        with self._changed:
-            self._done = True
-            self._changed.notify_all()
-
-    def _read_stderr(self) -> None:
-        assert self.process is not None and self.process.stderr is not None  # noqa: S101
-        for line in self.process.stderr:
-            self.stderr.append(line.rstrip("\n"))
-
-    def part(self, name: str, timeout: float) -> dict[str, Any] | None:
-        with self._changed:
-            self._changed.wait_for(lambda: name in self.parts or self._done, timeout)
-            return self.parts.get(name)
-
-    def failure(self) -> str:
-        if self.start_error:
-            return self.start_error
-        code = self.process.poll() if self.process else None
-        tail = " | ".join(line for line in list(self.stderr)[-6:] if line.strip())
-        state = f"exit code {code}" if code is not None else "still running (timed out)"
-        return f"the probe in {self.python} ended without an answer ({state}){': ' + tail if tail else ''}"
+            parts[str(part.get("part"))] = part
+        tail = " | ".join(line for line in err.splitlines()[-6:] if line.strip())
+        self.failure = f"the probe in {self.python} ended without an answer ({state}){': ' + tail if tail else ''}"
+        return parts
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -131,7 +110,7 @@ def web_env_facts(probe: ProbeRun, config_error: str | None) -> WebEnvFacts:
         return WebEnvFacts(probe.python, probe.how, config_error=config_error)
     part = probe.part("publish", timeout=30)
     if part is None:
-        return WebEnvFacts(probe.python, probe.how, probe.failure())
+        return WebEnvFacts(probe.python, probe.how, probe.failure or "the probe gave no answer")
     publish = part.get("publish", {})
     error = publish.get("error") or {}
     return WebEnvFacts(
@@ -149,7 +128,7 @@ def web_import(probe: ProbeRun) -> tuple[str | None, float | None]:
     """The config's import in the web's interpreter: the error (None when it imported) and its seconds."""
     part = probe.part("config", timeout=30)
     if part is None:
-        return probe.failure(), None
+        return probe.failure or "the probe gave no answer", None
     if not part.get("ok"):
         error = part.get("error", {})
         return f"{error.get('type')}: {error.get('message')}", None

@@ -28,7 +28,7 @@ from typing import Any
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .client import TERMINAL, SupersetApiError, SupersetClient
+from .verify.client import TERMINAL, SupersetApiError, SupersetClient
 
 POLL_SECONDS = 0.2  # the resolution of each query's latency
 RESULT_FETCHERS = 8  # threads fetching results once every query ended (the web has 2 x 4 threads)
