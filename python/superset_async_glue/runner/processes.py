@@ -7,7 +7,6 @@ runner, which then stops the groups in reverse dependency order, and a stop reac
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -99,19 +98,3 @@ def stop_groups(pgids: Sequence[int], grace_seconds: float, reap: Callable[[], N
             break
         time.sleep(0.05)
     return killed
-
-
-def terminate_pid(pid: int, ticks: int, grace_seconds: float) -> bool:
-    """SIGTERM one recorded process (verified by start ticks) and wait; False if it had to be killed."""
-    if not procfs.is_alive(pid, ticks):
-        return True
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_seconds
-    while time.monotonic() < deadline:
-        if not procfs.is_alive(pid, ticks):
-            return True
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    return False

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .target import SQLLAB_TASK, LoadedConfig
+from .facts import SQLLAB_TASK
+from .target import LoadedConfig
 
 TIMEOUT = 2.0
 

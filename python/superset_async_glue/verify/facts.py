@@ -12,6 +12,7 @@ from typing import Any, Literal
 Kind = Literal["local", "systemd", "none"]
 Identity = tuple[str, int]  # (server, db): "unix:/path" or "host:port", and the Redis DB number
 UNKNOWN_DB = -1  # a worker's `inspect conf` drops a socket URL's query, and with it the DB
+SQLLAB_TASK = "sql_lab.get_sql_results"  # the Celery task of an async SQL Lab query
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any
 
 from . import diagnosis as dx
 from .facts import (
+    SQLLAB_TASK,
     UNKNOWN_DB,
     BeatFacts,
     ConfigFacts,
@@ -21,7 +21,6 @@ from .facts import (
     RedisFacts,
     RoundTripFacts,
     ServiceFacts,
-    Step,
     WebEnvFacts,
     WorkerSurvey,
 )
@@ -42,9 +41,8 @@ from .model import (
     warned,
 )
 
-SQLLAB_TASK = "sql_lab.get_sql_results"
 UPSTREAM_SOFT_LIMIT = 21600  # sql_lab.get_sql_results' hard-coded soft_time_limit in Superset 6.1.0
-PING_TIMEOUT = 1.0  # seconds a worker has to answer a ping (celery_io.py)
+PING_TIMEOUT = 1.0  # seconds a worker has to answer a ping (workers.py)
 REPORTS_TASKS = ("reports.scheduler",)
 REDIS_CACHES = ("RedisCache", "redis")
 ROLES = ("broker", "results", "cache", "data_cache", "async_events")
@@ -76,15 +74,9 @@ def judge_services(facts: ServiceFacts) -> CheckResult:
     """Every role of this host's stack is up, and the web answers /health."""
     platform, health = facts.platform, facts.web_health
     if platform.problem and not platform.roles:
-        return failed(SERVICES, platform.problem, (dx.SERVICE_DOWN,), platform=platform.kind)
+        return failed(SERVICES, platform.problem, (dx.SERVICE_DOWN,))
     down = [r for r in platform.roles.values() if r.present and not r.running]
     elsewhere = [r.role for r in platform.roles.values() if not r.present]
-    details = {
-        "platform": platform.kind,
-        "source": platform.source,
-        "roles": {r.role: r.state for r in platform.roles.values()},
-        "web_health": health,
-    }
     web = platform.role("web")
     web_here = web is None or web.present or platform.kind == "none"
     web_down = web_here and health != "200"
@@ -93,14 +85,14 @@ def judge_services(facts: ServiceFacts) -> CheckResult:
         if web_down:
             modes.append(dx.WEB_DOWN)
         what = ", ".join(f"{r.role} {r.state}" for r in down) or "all roles running"
-        return failed(SERVICES, f"{what}; web /health: {health}", _unique(modes), **details)
+        return failed(SERVICES, f"{what}; web /health: {health}", _unique(modes))
     parts = [f"{r.role} {r.state}" for r in platform.roles.values() if r.present]
     if elsewhere:
         parts.append(f"not on this host: {', '.join(elsewhere)}")
     reason = f"{platform.kind}: " + ", ".join(parts) + f"; web /health {health}"
     if platform.problem:
-        return warned(SERVICES, f"{reason}; but {platform.problem}", (dx.CONFIG_DRIFT,), **details)
-    return passed(SERVICES, reason, **details)
+        return warned(SERVICES, f"{reason}; but {platform.problem}", (dx.CONFIG_DRIFT,))
+    return passed(SERVICES, reason)
 
 
 # -- 2 and 3 Redis -----------------------------------------------------------------------------------
@@ -115,20 +107,6 @@ def judge_redis_ping(facts: RedisFacts) -> CheckResult:
     if facts.config_error is not None:
         return skipped(REDIS_PING, "the config did not import, so it builds no Redis client to ping (check 6 says why)")
     pings = facts.pings
-    details = {
-        "clients": [
-            {
-                "role": p.role,
-                "client": p.client,
-                "server": p.server,
-                "db": p.db,
-                "ok": p.ok,
-                "ms": round(p.seconds * 1000, 1),
-                "error": p.error,
-            }
-            for p in pings
-        ]
-    }
     bad = [p for p in pings if not p.ok]
     if bad:
         reason = "; ".join(f"{p.label} on {p.server}/{p.db}: {p.error}" for p in bad)
@@ -136,7 +114,6 @@ def judge_redis_ping(facts: RedisFacts) -> CheckResult:
             REDIS_PING,
             f"{len(bad)} of {len(pings)} clients got no PONG: {reason}",
             _unique(_ping_mode(p) for p in bad),
-            **details,
         )
     slowest = max((p.seconds for p in pings), default=0.0)
     servers = sorted({p.server for p in pings})
@@ -144,7 +121,6 @@ def judge_redis_ping(facts: RedisFacts) -> CheckResult:
         REDIS_PING,
         f"PONG from {len(pings)} clients ({', '.join(p.client for p in pings)}) on {', '.join(servers)}; "
         f"slowest {slowest * 1000:.0f} ms",
-        **details,
     )
 
 
@@ -169,7 +145,7 @@ def judge_redis_roles(facts: RedisFacts) -> CheckResult:
             mode = dx.GAQ_BACKEND if facts.gaq_enabled and key != "CACHE_CONFIG" else dx.CONFIG_DRIFT
             problems.append((f"{key} is {kind}, not Redis", mode))
     if problems:
-        return failed(REDIS_ROLES, *_joined(problems), roles=table)
+        return failed(REDIS_ROLES, *_joined(problems))
     drift = [
         f"{role} is DB {db} in the config, {facts.settings_dbs[role]} in the settings"
         for (_server, db), names in sorted(roles.items())
@@ -180,10 +156,8 @@ def judge_redis_roles(facts: RedisFacts) -> CheckResult:
         f"{role} {'/'.join(x.rsplit('/', 1)[1] for x in where)}" for role, where in table.items() if where
     )
     if drift:
-        return warned(
-            REDIS_ROLES, f"roles on distinct DBs ({reason}), but {'; '.join(drift)}", (dx.CONFIG_DRIFT,), roles=table
-        )
-    return passed(REDIS_ROLES, f"one DB per role: {reason}", roles=table)
+        return warned(REDIS_ROLES, f"roles on distinct DBs ({reason}), but {'; '.join(drift)}", (dx.CONFIG_DRIFT,))
+    return passed(REDIS_ROLES, f"one DB per role: {reason}")
 
 
 # -- 4 workers ---------------------------------------------------------------------------------------
@@ -200,27 +174,10 @@ def judge_workers(survey: WorkerSurvey) -> CheckResult:  # noqa: PLR0911 - one r
     """Workers answer, register sql_lab.get_sql_results, consume SQL Lab's queue, share the web's broker."""
     if survey.config_error is not None:
         return skipped(WORKERS, "the config did not import: no broker to ask the workers on (check 6 says why)")
-    details: dict[str, Any] = {
-        "queue": survey.queue,
-        "broker": _where(survey.broker),
-        "workers": {
-            w.name: {
-                "queues": list(w.queues),
-                "sqllab_task": w.sqllab_registered,
-                "soft_time_limit": w.soft_time_limit,
-                "pool": w.pool,
-                "pid": w.pid,
-                "broker": _where(w.broker) if w.broker else None,
-                "config": w.config_path,
-            }
-            for w in survey.workers
-        },
-    }
     if survey.error:
-        return failed(WORKERS, f"cannot ask the workers: {survey.error}", (dx.BROKER_UNREACHABLE,), **details)
+        return failed(WORKERS, f"cannot ask the workers: {survey.error}", (dx.BROKER_UNREACHABLE,))
     db = survey.broker[1]
     if not survey.workers:
-        details |= {"listeners_per_db": dict(survey.listeners), "workers_on_other_dbs": dict(survey.other_dbs)}
         elsewhere = {d: names for d, names in survey.other_dbs.items() if names} or {
             d: [] for d in survey.listeners if d != db
         }
@@ -231,7 +188,6 @@ def judge_workers(survey: WorkerSurvey) -> CheckResult:  # noqa: PLR0911 - one r
                 WORKERS,
                 f"no worker answers on broker DB {db}, but workers listen on another DB of the same Redis ({where})",
                 modes,
-                **details,
             )
         hung = survey.listeners.get(db, 0)
         extra = f" ({hung} Redis connection(s) still subscribed there: a stopped or hung worker?)" if hung else ""
@@ -240,7 +196,6 @@ def judge_workers(survey: WorkerSurvey) -> CheckResult:  # noqa: PLR0911 - one r
             f"no worker answered a ping within {PING_TIMEOUT:.0f}s on broker DB {db}{extra}; "
             "async queries would stay pending",
             (dx.NO_WORKER,),
-            **details,
         )
     problems: list[tuple[str, str]] = []
     for w in survey.workers:
@@ -255,7 +210,7 @@ def judge_workers(survey: WorkerSurvey) -> CheckResult:  # noqa: PLR0911 - one r
     if not any(survey.queue in w.queues for w in survey.workers):
         problems.append((f"no worker consumes queue {survey.queue!r} (SQL Lab publishes there)", dx.QUEUE_NOT_CONSUMED))
     if problems:
-        return failed(WORKERS, *_joined(problems), **details)
+        return failed(WORKERS, *_joined(problems))
     summary = (
         f"{len(survey.workers)} worker(s) ({', '.join(survey.names)}) answer in {survey.seconds:.2f}s, "
         f"register {SQLLAB_TASK}, consume {survey.queue!r} on {_where(survey.broker)}"
@@ -263,8 +218,8 @@ def judge_workers(survey: WorkerSurvey) -> CheckResult:  # noqa: PLR0911 - one r
     foreign = [w for w in survey.workers if w.runs_web_config is False]
     if foreign:
         text = ", ".join(f"{w.name} (pid {w.pid}) runs {w.config_path}" for w in foreign)
-        return warned(WORKERS, f"{summary}; but {text}, not {survey.web_config}", (dx.METADATA_MISMATCH,), **details)
-    return passed(WORKERS, summary, **details)
+        return warned(WORKERS, f"{summary}; but {text}, not {survey.web_config}", (dx.METADATA_MISMATCH,))
+    return passed(WORKERS, summary)
 
 
 # -- 5 beat ------------------------------------------------------------------------------------------
@@ -274,23 +229,20 @@ def judge_beat(facts: BeatFacts) -> CheckResult:  # noqa: PLR0911 - one return p
     """Exactly one Celery beat for this stack, and a schedule that holds the reports tasks."""
     platform, pids = facts.platform, facts.pids
     role = platform.role("beat")
-    details = {"pids": list(pids), "schedule": dict(facts.schedule or {}), "platform": platform.kind}
     if platform.kind == "systemd" and role is not None and not role.present and not pids:
         return skipped(
             BEAT,
             "no superset-async-beat unit on this host; beat runs elsewhere or nowhere "
             "(verify on the host with beat.enable)",
-            **details,
         )
     if not facts.enabled and not pids:
-        return skipped(BEAT, "beat.enabled is false in the settings: no beat on this stack", **details)
+        return skipped(BEAT, "beat.enabled is false in the settings: no beat on this stack")
     if not pids:
         state = f" ({role.role} {role.state})" if role is not None else ""
         return failed(
             BEAT,
             f"no celery beat process of this stack is running{state}: reports are never scheduled",
             (dx.BEAT_MISSING,),
-            **details,
         )
     if len(pids) > 1:
         return failed(
@@ -298,12 +250,9 @@ def judge_beat(facts: BeatFacts) -> CheckResult:  # noqa: PLR0911 - one return p
             f"{len(pids)} celery beat processes of this stack run (pids {', '.join(map(str, pids))}): "
             "every scheduled report is sent more than once",
             (dx.BEAT_DUPLICATE,),
-            **details,
         )
     if not facts.enabled:
-        return warned(
-            BEAT, f"beat runs (pid {pids[0]}) although beat.enabled is false", (dx.BEAT_DUPLICATE,), **details
-        )
+        return warned(BEAT, f"beat runs (pid {pids[0]}) although beat.enabled is false", (dx.BEAT_DUPLICATE,))
     tasks = facts.schedule
     missing = [t for t in REPORTS_TASKS if tasks is not None and t not in tasks.values()]
     if missing:
@@ -311,7 +260,6 @@ def judge_beat(facts: BeatFacts) -> CheckResult:  # noqa: PLR0911 - one return p
             BEAT,
             f"one beat (pid {pids[0]}), but its schedule lacks {', '.join(missing)}",
             (dx.BEAT_MISSING,),
-            **details,
         )
     unit = f", unit {role.state}" if role and platform.kind == "systemd" else ""
     schedule = ", ".join(sorted(tasks.values())) if tasks is not None else "unknown (the config did not import)"
@@ -320,7 +268,7 @@ def judge_beat(facts: BeatFacts) -> CheckResult:  # noqa: PLR0911 - one return p
         if platform.kind == "systemd"
         else ""
     )
-    return passed(BEAT, f"exactly one beat (pid {pids[0]}{unit}); schedule: {schedule}{host_note}", **details)
+    return passed(BEAT, f"exactly one beat (pid {pids[0]}{unit}); schedule: {schedule}{host_note}")
 
 
 # -- 6 config ----------------------------------------------------------------------------------------
@@ -394,21 +342,8 @@ def judge_config(facts: ConfigFacts) -> CheckResult:
     problems += _backend_and_flag_problems(facts)
     soft, limit_problems = _time_limit_problems(facts)
     problems += limit_problems
-    details: dict[str, Any] = {
-        "import_seconds": facts.import_seconds,
-        "results_backend": facts.results_backend,
-        "feature_flags": dict(facts.feature_flags),
-        "gaq": {
-            "secret_bytes": facts.gaq_secret_bytes,
-            "secret_is_default": facts.gaq_secret_is_default,
-            "cache_backend_type": facts.gaq_cache_type,
-        },
-        "data_cache_type": facts.data_cache_type,
-        "celery": {"sqllab_annotation": dict(facts.sqllab_annotation)},
-        "metadata_uri": facts.metadata_uri,
-    }
     if problems:
-        return failed(CONFIG, *_joined(problems), **details)
+        return failed(CONFIG, *_joined(problems))
     gaq = (
         f"on (secret {facts.gaq_secret_bytes} bytes, {facts.gaq_cache_type})"
         if facts.feature_flags.get("GLOBAL_ASYNC_QUERIES")
@@ -422,10 +357,8 @@ def judge_config(facts: ConfigFacts) -> CheckResult:
         f"{SQLLAB_TASK} soft_time_limit {soft}s{pools}; metadata {facts.metadata_uri}"
     )
     if facts.metadata_uri != facts.wanted_metadata_uri:
-        return warned(
-            CONFIG, f"{reason}; but the settings name {facts.wanted_metadata_uri}", (dx.CONFIG_DRIFT,), **details
-        )
-    return passed(CONFIG, reason, **details)
+        return warned(CONFIG, f"{reason}; but the settings name {facts.wanted_metadata_uri}", (dx.CONFIG_DRIFT,))
+    return passed(CONFIG, reason)
 
 
 # -- 7 the web's environment -------------------------------------------------------------------------
@@ -444,33 +377,25 @@ def judge_web_redis(facts: WebEnvFacts) -> CheckResult:
     if facts.config_error is not None:
         return skipped(WEB_REDIS, "the config did not import: no broker to publish to (check 6 says why)")
     if facts.failure is not None:
-        return failed(WEB_REDIS, facts.failure, (dx.CONFIG_BROKEN,), python=facts.python)
+        return failed(WEB_REDIS, facts.failure, (dx.CONFIG_BROKEN,))
     v = facts.versions
     env = (
         f"python {facts.python} ({facts.how}): kombu {v.get('kombu')}, redis-py {v.get('redis')}, "
         f"celery {v.get('celery')}"
     )
-    details = {
-        "python": facts.python,
-        "found": facts.how,
-        "versions": dict(v),
-        "publish": {"ok": facts.publish_ok, "ms": facts.publish_ms, "error": facts.error_message or None},
-    }
     mismatch = version_tuple(v.get("kombu")) >= (5, 7) and version_tuple(v.get("redis")) < (6, 1)
     if "VersionMismatch" in facts.error_type or mismatch:
         message = facts.error_message or "kombu >= 5.7 needs redis-py >= 6.1"
-        return failed(WEB_REDIS, f"{env}: publish failed: {message}", (dx.KOMBU_MISMATCH,), **details)
+        return failed(WEB_REDIS, f"{env}: publish failed: {message}", (dx.KOMBU_MISMATCH,))
     if not facts.publish_ok:
         return failed(
             WEB_REDIS,
             f"{env}: kombu publish to the broker: {facts.error_type}: {facts.error_message}",
             (dx.BROKER_UNREACHABLE,),
-            **details,
         )
     return passed(
         WEB_REDIS,
         f"{env}: published and consumed a message on the broker through kombu in {facts.publish_ms} ms",
-        **details,
     )
 
 
@@ -486,37 +411,24 @@ def judge_worker_redis(facts: RoundTripFacts) -> CheckResult:
     if not facts.configured:
         return skipped(WORKER_REDIS, "the config has no Celery result_backend (check 6): no round trip to test")
     ours = facts.result_backend
-    details = {"queue": survey.queue, "result_backend": _where(ours), "round_trip_ms": round(facts.seconds * 1000, 1)}
     elsewhere = [w for w in survey.workers if w.result_backend and not same_redis(w.result_backend, ours)]
     if elsewhere:
         text = ", ".join(f"{w.name} stores results in {_where(w.result_backend)}" for w in elsewhere)
-        return failed(WORKER_REDIS, f"{text}; the web reads {_where(ours)}", (dx.RESULTS_BACKEND_MISSING,), **details)
+        return failed(WORKER_REDIS, f"{text}; the web reads {_where(ours)}", (dx.RESULTS_BACKEND_MISSING,))
     if not facts.came_back:
         return failed(
             WORKER_REDIS,
             f"a task sent to {survey.queue!r} came back as {facts.answer[:200]!r} after {facts.seconds:.1f}s",
             (dx.NO_WORKER,),
-            **details,
         )
     return passed(
         WORKER_REDIS,
         f"task round trip through {survey.queue!r} and the result backend ({_where(ours)}) in "
         f"{facts.seconds * 1000:.0f} ms",
-        **details,
     )
 
 
 # -- 9 end to end ------------------------------------------------------------------------------------
-
-
-def step_detail(step: Step) -> dict[str, object]:
-    return {
-        "name": step.name,
-        "ok": step.ok,
-        "seconds": round(step.seconds, 3),
-        "text": step.text,
-        "query_id": step.query_id,
-    }
 
 
 def judge_end_to_end(facts: EndToEndFacts) -> CheckResult:
@@ -528,18 +440,15 @@ def judge_end_to_end(facts: EndToEndFacts) -> CheckResult:
     form, api = facts.form, facts.api_login
     if not api.ok:
         modes = _unique((*form.modes, *api.modes))
-        return failed(
-            END_TO_END, f"{form.name}: {form.text}; REST API login: {api.text}", modes, steps=[step_detail(form)]
-        )
+        return failed(END_TO_END, f"{form.name}: {form.text}; REST API login: {api.text}", modes)
     if not form.ok:
         form = replace(form, text=f"{form.text} (the REST API login works)")
     steps = [form, *facts.steps]
-    details = {"steps": [step_detail(s) for s in steps]}
     bad = [s for s in steps if not s.ok]
     text = "; ".join(f"{s.name}: {s.text}" for s in (bad or steps))
     if bad:
-        return failed(END_TO_END, text, _unique(m for s in bad for m in s.modes) or (dx.UNKNOWN,), **details)
-    return passed(END_TO_END, text, **details)
+        return failed(END_TO_END, text, _unique(m for s in bad for m in s.modes) or (dx.UNKNOWN,))
+    return passed(END_TO_END, text)
 
 
 def api_login_mode(status: int | None) -> str:

@@ -58,8 +58,8 @@ CHECKS: tuple[CheckSpec, ...] = (
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One check's verdict, short reason, the failure modes it points at (their fixes are the remedy:
-    diagnosis.MODES), details for --json, and its latency (set by the runner)."""
+    """One check's verdict, short reason and the failure modes it points at (their fixes are the remedy:
+    diagnosis.MODES); the runner adds the facts it was judged from (details, for --json) and its latency."""
 
     spec: CheckSpec
     status: Status
@@ -69,20 +69,20 @@ class CheckResult:
     seconds: float = 0.0
 
 
-def passed(spec: CheckSpec, reason: str, **details: Any) -> CheckResult:
-    return CheckResult(spec, Status.PASS, reason, (), details)
+def passed(spec: CheckSpec, reason: str) -> CheckResult:
+    return CheckResult(spec, Status.PASS, reason)
 
 
-def warned(spec: CheckSpec, reason: str, modes: tuple[str, ...], **details: Any) -> CheckResult:
-    return CheckResult(spec, Status.WARN, reason, modes, details)
+def warned(spec: CheckSpec, reason: str, modes: tuple[str, ...]) -> CheckResult:
+    return CheckResult(spec, Status.WARN, reason, modes)
 
 
-def failed(spec: CheckSpec, reason: str, modes: tuple[str, ...], **details: Any) -> CheckResult:
-    return CheckResult(spec, Status.FAIL, reason, modes, details)
+def failed(spec: CheckSpec, reason: str, modes: tuple[str, ...]) -> CheckResult:
+    return CheckResult(spec, Status.FAIL, reason, modes)
 
 
-def skipped(spec: CheckSpec, reason: str, **details: Any) -> CheckResult:
-    return CheckResult(spec, Status.SKIPPED, reason, (), details)
+def skipped(spec: CheckSpec, reason: str) -> CheckResult:
+    return CheckResult(spec, Status.SKIPPED, reason)
 
 
 @dataclass(frozen=True)

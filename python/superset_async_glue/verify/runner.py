@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Generic, TypeVar
 
 from ..settings import Settings
@@ -44,6 +44,7 @@ from .web_env import ProbeRun, web_env_facts, web_import
 from .workers import round_trip, survey_workers
 
 T = TypeVar("T")
+F = TypeVar("F")
 DEADLINE = 45.0  # seconds for any check but the end-to-end one
 
 
@@ -84,21 +85,31 @@ class Run:
     def checks(self) -> dict[CheckSpec, Callable[[], CheckResult]]:
         t, p = self.target, self.platform
         return {
-            SERVICES: lambda: judge.judge_services(service_facts(t, p)),
-            REDIS_PING: lambda: judge.judge_redis_ping(self.redis.get()),
-            REDIS_ROLES: lambda: judge.judge_redis_roles(self.redis.get()),
-            WORKERS: lambda: judge.judge_workers(self.survey.get()),
-            BEAT: lambda: judge.judge_beat(beat_facts(t, p)),
-            CONFIG: lambda: judge.judge_config(config_facts(t, web_import(self.probe), self._pools())),
-            WEB_REDIS: lambda: judge.judge_web_redis(web_env_facts(self.probe, t.config.error)),
-            WORKER_REDIS: lambda: judge.judge_worker_redis(round_trip(t, self.survey.get())),
-            END_TO_END: lambda: judge.judge_end_to_end(end_to_end_facts(t, p, self.survey.get)),
+            SERVICES: _check(lambda: service_facts(t, p), judge.judge_services),
+            REDIS_PING: _check(self.redis.get, judge.judge_redis_ping),
+            REDIS_ROLES: _check(self.redis.get, judge.judge_redis_roles),
+            WORKERS: _check(self.survey.get, judge.judge_workers),
+            BEAT: _check(lambda: beat_facts(t, p), judge.judge_beat),
+            CONFIG: _check(lambda: config_facts(t, web_import(self.probe), self._pools()), judge.judge_config),
+            WEB_REDIS: _check(lambda: web_env_facts(self.probe, t.config.error), judge.judge_web_redis),
+            WORKER_REDIS: _check(lambda: round_trip(t, self.survey.get()), judge.judge_worker_redis),
+            END_TO_END: _check(lambda: end_to_end_facts(t, p, self.survey.get), judge.judge_end_to_end),
         }
 
     def finish(self, result: CheckResult, seconds: float) -> CheckResult:
         """The result as shown: its latency set, every string redacted."""
         r = self.redactor
         return replace(result, reason=r.text(result.reason), details=r.data(dict(result.details)), seconds=seconds)
+
+
+def _check(gather: Callable[[], F], verdict: Callable[[F], CheckResult]) -> Callable[[], CheckResult]:
+    """A check: gather its facts, judge them; the facts are the result's details (--json)."""
+
+    def check() -> CheckResult:
+        facts = gather()
+        return replace(verdict(facts), details=asdict(facts))  # type: ignore[call-overload]  # F: a dataclass
+
+    return check
 
 
 def _guard(spec: CheckSpec, check: Callable[[], CheckResult]) -> CheckResult:

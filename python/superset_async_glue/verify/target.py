@@ -25,10 +25,9 @@ from ..errors import UsageError
 from ..render import feature_flags
 from ..secret_files import secret_file_problems
 from ..settings import Settings, secret_files
-from .facts import ConfigFacts
+from .facts import SQLLAB_TASK, ConfigFacts
 
 Platform = Literal["auto", "local", "systemd"]
-SQLLAB_TASK = "sql_lab.get_sql_results"
 DEFAULT_SQL = "SELECT 1 AS superset_async_verify"
 # Superset 6.1's defaults (superset/config.py) for the keys verify reads; keep in step on an upgrade.
 UPSTREAM: Mapping[str, Any] = {

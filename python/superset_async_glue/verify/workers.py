@@ -17,10 +17,10 @@ from urllib.parse import urlsplit
 
 from .. import procfs
 from .celery_app import bare_app, connection_identity, sqllab_queue
-from .facts import UNKNOWN_DB, Identity, Ping, RoundTripFacts, Worker, WorkerSurvey
+from .facts import SQLLAB_TASK, UNKNOWN_DB, Identity, Ping, RoundTripFacts, Worker, WorkerSurvey
 from .judge import PING_TIMEOUT
 from .redis_io import redis_client
-from .target import SQLLAB_TASK, LoadedConfig, RedisEndpoint, Target, same_file
+from .target import LoadedConfig, RedisEndpoint, Target, same_file
 
 _INFO = re.compile(r"(\w+)=([^\s\]]+)")
 
