@@ -3,8 +3,9 @@
 # ../stubs/test-nodes.nix, its units built with the /bin/sh builders, and the test's testScript
 # rendered with those nodes -- the very script the NixOS test driver would run.
 #
-# The Superset environment cannot be built here, so `superset-async` is the checkout's .venv (made
-# from Debian's /usr/bin/python3 by scripts/setup): the container binds the checkout at
+# The Superset environment cannot be built here, so `superset-async` is the checkout's .venv (or,
+# when its interpreter lives outside /usr, Debian's python3 loading .venv's packages from
+# .artifacts/harness-python, see fixtures/nspawn.py): the container binds the checkout at
 # /srv/superset-async; Nix builds (the rendered config) run on the host, from `checkout`.
 #
 #   nix-build tests/nix/harness/node.nix --argstr test single-host --argstr checkout "$PWD" -A machine
@@ -27,10 +28,13 @@ let
   glue = h.pkgs.writeShellScriptBin "superset-async" ''
     # glue source: ${glueSource}
     for root in /srv/superset-async ${lib.escapeShellArg checkout}; do
-      [ -x "$root/.venv/bin/python" ] && break
+      [ -d "$root/python/superset_async_glue" ] && break
     done
+    # .venv's interpreter may live where the container cannot look (fixtures/nspawn.py, HARNESS_PYTHON)
+    python="$root/.venv/bin/python"
+    [ -x "$root/.artifacts/harness-python/bin/python" ] && python="$root/.artifacts/harness-python/bin/python"
     export PYTHONPATH="$root/python''${PYTHONPATH:+:$PYTHONPATH}"
-    exec "$root/.venv/bin/python" -c 'import sys; from superset_async_glue.cli import main; sys.argv[0] = "superset-async"; sys.exit(main())' "$@"
+    exec "$python" -c 'import sys; from superset_async_glue.cli import main; sys.argv[0] = "superset-async"; sys.exit(main())' "$@"
   '';
   pkgs = h.pkgs // {
     superset-async = glue;
