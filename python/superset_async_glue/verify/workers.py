@@ -77,7 +77,9 @@ def survey_workers(target: Target, broker_ping: Ping | None) -> WorkerSurvey:
         return WorkerSurvey((), queue, ours, time.monotonic() - started, f"broker unreachable: {broker_ping.error}")
     app = bare_app(view)
     try:
-        replies = app.control.ping(timeout=PING_TIMEOUT, limit=_bound_workers(app)) or []
+        replies = (
+            app.control.ping(timeout=PING_TIMEOUT, limit=_bound_workers(view, app.control.mailbox.namespace)) or []
+        )
         names = sorted(name for reply in replies for name in reply)
         if not names:
             listeners, other = _other_broker_dbs(view, ours)
@@ -116,16 +118,16 @@ def survey_workers(target: Target, broker_ping: Ping | None) -> WorkerSurvey:
     return WorkerSurvey(tuple(workers), queue, ours, time.monotonic() - started, web_config=str(web_config))
 
 
-def _bound_workers(app: Any) -> int | None:
+def _bound_workers(view: LoadedConfig, namespace: str) -> int | None:
     """How many workers can answer a broadcast at most: each binds its pidbox queue to the control exchange
     (kombu keeps the bindings in a Redis set; a worker that crashed leaves its entry behind, so this is an
     upper bound). With it as the reply limit, a ping returns when every live worker answered instead of
     always waiting its whole timeout; None (no limit) when the set cannot be read."""
+    from kombu.transport.redis import Channel  # noqa: PLC0415 - kombu's key for an exchange's bindings
+
     try:
-        with app.connection_for_read() as connection:
-            channel = connection.default_channel
-            key = channel.keyprefix_queue % f"{app.control.mailbox.namespace}.pidbox"
-            return int(channel.client.scard(key)) or None
+        with redis_client(RedisEndpoint("broker", "broker", "kombu", view.broker_url), view) as client:
+            return int(client.scard(Channel.keyprefix_queue % f"{namespace}.pidbox")) or None
     except Exception:
         return None
 
