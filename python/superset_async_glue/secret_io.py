@@ -44,8 +44,10 @@ def write_private(path: Path, text: str) -> None:
     A symlink at `path` is replaced, never followed, and an existing file is never rewritten in
     place (its old mode, e.g. 0644, never applies to the new text).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # O_EXCL, mode 0600
+    make_private_dirs(path.parent)
+    # mkstemp creates the file exclusively (O_CREAT | O_EXCL: never through a symlink) with mode 0600,
+    # before any byte of `text` exists in it; rename() then replaces `path` itself, never its target.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -55,8 +57,21 @@ def write_private(path: Path, text: str) -> None:
         raise
 
 
+def make_private_dirs(directory: Path) -> None:
+    """Create `directory` and its missing parents, each 0700 (mkdir's `mode` applies to the last one only)."""
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for each in reversed(missing):
+        each.mkdir(mode=0o700, exist_ok=True)
+
+
 def ensure_secret(path: Path, nbytes: int = 36) -> Path:
-    """Generate a random secret into `path` (mode 0600) unless the file already holds one."""
-    if not path.exists() or not path.read_text(encoding="utf-8").strip():
+    """Generate a random secret into `path` (mode 0600) unless the file already holds one.
+
+    A symlink at `path` counts as no secret: it is replaced, never read or written through.
+    """
+    if path.is_symlink() or not path.exists() or not path.read_text(encoding="utf-8").strip():
         write_private(path, secrets.token_urlsafe(nbytes) + "\n")
     return path

@@ -16,7 +16,7 @@ from typing import cast
 import pytest
 import redis
 import requests
-from fixtures.common import BIN, free_port, run_cli
+from fixtures.common import BIN, free_port, run_cli, write_secret
 from fixtures.stack import Stack, leftover_processes, require_servers
 from fixtures.superset_api import SupersetClient
 from superset_async_glue.commands import role_command
@@ -125,7 +125,8 @@ def test_up_refuses_a_port_in_use(make_settings: object, tmp_path: Path) -> None
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        settings = make_settings({"redis": {"port": port}})  # type: ignore[operator]
+        password = str(write_secret(tmp_path / "redis_password"))
+        settings = make_settings({"redis": {"port": port, "password_file": password}})  # type: ignore[operator]
         result = run_cli("up", "--settings", str(settings), "--state-dir", str(tmp_path / "runner"))
     assert result.code == 2
     assert f"port {port} (redis.port)" in result.stderr

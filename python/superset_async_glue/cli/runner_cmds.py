@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
+from ..loading import load_settings
 from ..runner.stack import (
     DEFAULT_STATE_DIR,
     control_role,
@@ -17,8 +18,9 @@ from ..runner.stack import (
     status,
     up,
 )
-from ..runner.state import ROLE_ORDER
+from ..runner.state import ROLE_ORDER, make_private
 from ..runner.supervisor import RestartPolicy, UpOptions
+from ..secret_files import require_deployable
 
 _DEFAULT_POLICY = RestartPolicy()
 
@@ -122,7 +124,10 @@ def up_cmd(  # noqa: PLR0917 - click passes each option as a parameter
     Foreground by default: Ctrl-C or SIGTERM stops everything. Without --settings, runs the embedded
     demo from ./.superset-async-demo (generated secrets, SQLite metadata, a seeded ClickHouse table).
     """
+    if settings_path is not None and not supervise:  # refused with every problem listed, before anything starts
+        require_deployable(load_settings(settings_path), str(settings_path), missing_ok=False)
     directory = resolve_state_dir(state_dir, settings_path)
+    make_private(directory)
     if settings_path is None:
         settings_path = demo_settings_path(directory, web_port or 8088, redis_port or 6380, clickhouse_port or 8124)
     elif web_port or redis_port or clickhouse_port:

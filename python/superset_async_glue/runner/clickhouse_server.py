@@ -2,13 +2,16 @@
 
 Debian's /etc/clickhouse-server/config.xml and users.xml are copied with every path moved under
 the state directory, only loopback listeners and our ports, and the user of the declared database
-given the password from its password file (stored as SHA-256, the file mode 0600).
+given the password from its password file (stored as SHA-256, the file mode 0600). No user keeps
+an empty password: Debian's `default` gets a generated one (run/clickhouse/default_password, 0600)
+unless it is the declared user.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -16,10 +19,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import UsageError
-from ..secret_io import read_secret, write_private
+from ..secret_io import ensure_secret, read_secret, write_private
 from ..settings import Database, Settings
 
 SYSTEM_CONFIG_DIR = Path("/etc/clickhouse-server")
+# The user becomes an XML element's name in users.xml, the database a quoted name in the demo's SQL.
+_USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_DATABASE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 INSTALL_HINT = (
     "install Debian's clickhouse-server: `sudo apt-get install -y clickhouse-server` (as root without sudo, or "
@@ -91,10 +97,19 @@ def _server_config(http_port: int, tcp_port: int, root: Path, logs: Path, users:
     ):
         _set(config, tag, f"{root}/{sub}")
     _set(config, "users_config", str(users))
+    # ClickHouse applies its own umask (027 by default) over ours: its data and logs hold query results.
+    _set(config, "umask", "077")
     return ET.tostring(config, encoding="unicode")
 
 
-def _users_config(user: str, password: str | None) -> str:
+def _set_password(entry: ET.Element, password: str) -> None:
+    for tag in ("password", "password_sha256_hex", "password_double_sha1_hex"):
+        for element in entry.findall(tag):
+            entry.remove(element)
+    ET.SubElement(entry, "password_sha256_hex").text = hashlib.sha256(password.encode()).hexdigest()
+
+
+def _users_config(user: str, password: str, default_password: str) -> str:
     tree = ET.parse(SYSTEM_CONFIG_DIR / "users.xml")  # noqa: S314 - the distribution's own file
     users = tree.getroot().find("users")
     if users is None:
@@ -113,13 +128,9 @@ def _users_config(user: str, password: str | None) -> str:
         if default is not None:
             for child in default:
                 target.append(copy.deepcopy(child))
-    for tag in ("password", "password_sha256_hex", "password_double_sha1_hex"):
-        for element in target.findall(tag):
-            target.remove(element)
-    if password is None:
-        ET.SubElement(target, "password").text = ""
-    else:
-        ET.SubElement(target, "password_sha256_hex").text = hashlib.sha256(password.encode()).hexdigest()
+    _set_password(target, password)
+    if default is not None and user != "default":
+        _set_password(default, default_password)
     return ET.tostring(tree.getroot(), encoding="unicode")
 
 
@@ -136,15 +147,25 @@ def plan_clickhouse(declared: Database, run_dir: Path, data_root: Path, logs: Pa
     http_port, tcp_port = (spare_port, port) if native else (port, spare_port)
     user = parts.username or "default"
     database = parts.path.strip("/") or "default"
-    password = None
-    if declared.password_file:
-        password = read_secret(f"databases '{declared.name}' password_file", declared.password_file)
+    where = f"databases '{declared.name}'"
+    if not _USER.match(user) or not _DATABASE.match(database):
+        raise UsageError(
+            f"{where}: the local ClickHouse takes a user of letters, digits and _ (not starting with a digit) and a "
+            "database of letters, digits and _; rename them in the URI or start with --clickhouse none"
+        )
+    if declared.password_file is None:
+        raise UsageError(
+            f"{where}: password_file is not set; the local ClickHouse gives every user a password (an empty one lets "
+            "any local user in): write one to a file (chmod 600) and set password_file to it"
+        )
+    password = read_secret(f"{where} password_file", declared.password_file)
     for sub in ("", "tmp", "user_files", "format_schemas"):
         (data_root / sub).mkdir(parents=True, exist_ok=True)
     logs.mkdir(parents=True, exist_ok=True)
     config_dir = run_dir / "clickhouse"
+    default_password = read_secret("local ClickHouse default user", str(ensure_secret(config_dir / "default_password")))
     users_file = config_dir / "users.xml"
-    write_private(users_file, _users_config(user, password))
+    write_private(users_file, _users_config(user, password, default_password))
     config_file = config_dir / "config.xml"
     write_private(config_file, _server_config(http_port, tcp_port, data_root, logs, users_file))
     return ClickHousePlan(

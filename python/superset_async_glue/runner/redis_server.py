@@ -1,7 +1,10 @@
 """A private redis-server for the stack: own data dir, AOF on, loopback TCP and/or a unix socket.
 
-The password (redis.password_file) goes only into redis.conf, a 0600 file in the private run dir;
-it never appears on a command line, where any local user could read it from /proc.
+The password (redis.password_file) is required: Superset's results backend and caches keep pickles
+in Redis, so whoever can write to it runs code as Superset, and this Redis always listens on
+loopback TCP (the runner's probes and GAQ use it), which every local user can reach. It goes only
+into redis.conf, a 0600 file in the private run dir; it never appears on a command line, where any
+local user could read it from /proc.
 """
 
 from __future__ import annotations
@@ -52,7 +55,20 @@ def plan_redis(settings: Settings, run_dir: Path, data_dir: Path) -> RedisPlan:
         )
     if r.tls.enabled:
         raise UsageError("settings redis.tls.enabled is true; the local runner's Redis speaks plain TCP only")
-    data_dir.mkdir(parents=True, exist_ok=True)
+    if r.password_file is None:
+        raise UsageError(
+            "settings redis.password_file is not set; the runner's Redis listens on loopback TCP, which every local "
+            "user can reach, and anyone who can write to it runs code as Superset (it holds pickles): write a random "
+            "password to a file (e.g. openssl rand -base64 32 > secrets/redis_password; chmod 600) and set "
+            "redis.password_file to it"
+        )
+    password = read_secret("redis.password_file", r.password_file)
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in password):
+        raise UsageError(
+            f"redis.password_file: {r.password_file} holds a control character (a line break inside the password?); "
+            "it would end the line of redis.conf it is written to: write a password of printable characters"
+        )
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     host = "127.0.0.1" if r.host == "localhost" else r.host
     lines = [
         "# Written by superset-async up; regenerated at every start.",
@@ -70,15 +86,13 @@ def plan_redis(settings: Settings, run_dir: Path, data_dir: Path) -> RedisPlan:
         "databases 16",
     ]
     if r.unix_socket:
-        Path(r.unix_socket).parent.mkdir(parents=True, exist_ok=True)
+        Path(r.unix_socket).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         lines += [f"unixsocket {_quote(r.unix_socket)}", "unixsocketperm 700"]
-    if r.password_file:
-        password = read_secret("redis.password_file", r.password_file)
-        if r.username:
-            lines.append(f"user {r.username} on {_quote('>' + password)} ~* &* +@all")
-            lines.append("user default off")
-        else:
-            lines.append(f"requirepass {_quote(password)}")
+    if r.username:  # a token (settings.py): it cannot end the line or add a directive
+        lines.append(f"user {r.username} on {_quote('>' + password)} ~* &* +@all")
+        lines.append("user default off")
+    else:
+        lines.append(f"requirepass {_quote(password)}")
     config = run_dir / "redis.conf"
     write_private(config, "\n".join(lines) + "\n")
     return RedisPlan((find_redis_server(), str(config)), config, data_dir, host, r.port, r.unix_socket)

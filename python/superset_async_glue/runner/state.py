@@ -84,6 +84,19 @@ class StackState:
         return replace(self, processes={**self.processes, role: process})
 
 
+def make_private(state_dir: Path) -> None:
+    """Keep everything the stack writes from here on to its owner, whatever the caller's umask.
+
+    The state dir holds SQL Lab results (Redis AOF and RDB), the metadata DB and logs: it becomes
+    0700, and the umask 077 of this process, inherited by every server it starts, makes each new
+    directory 0700 and file 0600. A state dir owned by someone else is left as it is.
+    """
+    os.umask(0o077)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if state_dir.stat().st_uid == os.geteuid():
+        state_dir.chmod(0o700)
+
+
 def stack_file(state_dir: Path) -> Path:
     return state_dir / "run" / "stack.json"
 
