@@ -23,7 +23,18 @@ from .settings import Settings, secret_files
 # --js-flags=--jitless (webdriver.jitless): V8 without its JIT needs no writable-and-executable memory,
 #   so the worker keeps MemoryDenyWriteExecute=true (measured: with W^X enforced and the JIT on, the
 #   renderer dies "Failed to reserve virtual memory for CodeRange").
-BROWSER_ARGS = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu")
+# --user-agent: marks the report browser's requests, which get their chart data synchronously from the
+#   web (_SYNC_CHARTS_FOR_REPORTS below).
+# A user agent only the report browser sends: Superset's own with a marker appended.
+REPORTS_USER_AGENT_MARKER = "superset-async-reports"
+BROWSER_ARGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-dev-shm-usage",
+    "--disable-gpu",
+    "--user-agent=Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome Safari/537.36 "
+    + REPORTS_USER_AGENT_MARKER,
+)
 JITLESS_ARG = "--js-flags=--jitless"
 
 
@@ -80,6 +91,56 @@ def _read_call(settings: Settings, credential: str) -> str:
     return f"_secret({where!r}, {path!r}, {credential!r})"
 
 
+def _scheduler_window(settings: Settings) -> list[str]:
+    # reports.scheduler takes "now" as its message's expiry minus CELERY_BEAT_SCHEDULER_EXPIRES (a week by
+    # default), so the two must be equal: with the beat entry's expires_seconds (3600) and the default, it
+    # scheduled every report a week in the past. One value: the beat entry's.
+    expires = [e.expires_seconds for e in settings.celery.beat_schedule.values() if e.task == "reports.scheduler"]
+    if not expires or expires[0] is None:
+        return []
+    return [
+        f"CELERY_BEAT_SCHEDULER_EXPIRES = timedelta(seconds={expires[0]})  # celery.beat_schedule's expires_seconds"
+    ]
+
+
+# With GLOBAL_ASYNC_QUERIES the chart a report's browser opens asks a Celery worker process for its data,
+# while the report itself holds one: with as many reports due as worker processes, none got its data
+# and every screenshot failed after SCREENSHOT_LOAD_WAIT (seen: "stale element" after 61 s with 2
+# processes and 2 reports). The report browser's chart-data requests (its user agent) are answered
+# synchronously by the web instead (the frontend takes a 200 as a cached result); everyone else keeps
+# GAQ. Only chart-data paths: page bootstrap data, which carries the flags, is cached per user for 60 s
+# and must stay the same for the executor's own browser sessions. A user's IS_FEATURE_ENABLED_FUNC in
+# extra_config replaces this one.
+_SYNC_CHARTS_FOR_REPORTS = f"""
+
+def IS_FEATURE_ENABLED_FUNC(feature, default):
+    if feature == 'GLOBAL_ASYNC_QUERIES' and default:
+        from flask import has_request_context, request
+
+        if (
+            has_request_context()
+            and request.path.startswith(('/api/v1/chart/', '/superset/explore_json/'))
+            and {REPORTS_USER_AGENT_MARKER!r} in (request.headers.get('User-Agent') or '')
+        ):
+            return False
+    return bool(default)
+"""
+
+# Superset 6.1's reports.execute logs its run with scheduled_dttm = the task's eta, which Celery hands
+# over as an ISO string; SQLAlchemy's SQLite DateTime refuses strings, so on SQLite metadata every run
+# failed ("SQLite DateTime type only accepts Python datetime"). The worker turns it into a datetime first.
+_ETA_FIX = """
+
+def _reports_eta_as_datetime(task=None, **_kwargs):
+    request = getattr(task, 'request', None)
+    if getattr(task, 'name', None) == 'reports.execute' and isinstance(getattr(request, 'eta', None), str):
+        request.eta = datetime.fromisoformat(request.eta)
+
+
+task_prerun.connect(_reports_eta_as_datetime, weak=False)
+"""
+
+
 def _lines(name: str, value: Any) -> str:
     return f"{name} = {value!r}"
 
@@ -105,8 +166,14 @@ def render_reports(settings: Settings) -> str:
         [
             "# Alerts & Reports (reports.*): beat sends reports.scheduler every minute, the worker runs each",
             "# report as the executor user, takes the screenshot with headless Chromium and sends it by e-mail.",
+            "from datetime import datetime, timedelta  # noqa: E402",
+            "",
+            "from celery.signals import task_prerun  # noqa: E402",
             "from superset.tasks.types import FixedExecutor  # noqa: E402",
             "",
+            *_scheduler_window(settings),
+            _ETA_FIX,
+            _SYNC_CHARTS_FOR_REPORTS,
             "FEATURE_FLAGS['ALERT_REPORTS'] = True",
             _lines("ALERT_REPORTS_NOTIFICATION_DRY_RUN", False),
             f"ALERT_REPORTS_EXECUTORS = [FixedExecutor({executor(settings)!r})]",

@@ -6,4 +6,5 @@ pytest_plugins = [
     "fixtures.stack",
     "fixtures.verify_faults",
     "fixtures.browser",
+    "fixtures.smtp_sink",
 ]

@@ -204,6 +204,10 @@ def test_rendered_reports_keys_read_secrets_late(tmp_path: Path) -> None:
         "    'PATH': '/opt/c/bin:' + os.environ.get('PATH', '/usr/bin:/bin'),",
         "WEBDRIVER_BASEURL = 'http://127.0.0.1:8099/'",
         "SMTP_SSL_SERVER_AUTH = True",
+        # reports.scheduler derives "now" from its expiry minus this: the beat entry's expires_seconds
+        "CELERY_BEAT_SCHEDULER_EXPIRES = timedelta(seconds=3600)",
+        "task_prerun.connect(_reports_eta_as_datetime, weak=False)",
+        "def IS_FEATURE_ENABLED_FUNC(feature, default):",
     ):
         assert any(row.startswith(line) for row in text.splitlines()), line
     assert "'--disable-dev-shm-usage'" in text and "'--js-flags=--jitless'" in text
