@@ -296,7 +296,17 @@ def _watchdog_section(s: Settings) -> str:
             _assign("SUPERSET_ASYNC_SQLLAB_RUNNING_TIMEOUT_SECONDS", running_timeout_seconds(s)),
             "",
             "",
+            "def _limit_login_form(app):",
+            "    # Superset 6.1 applies AUTH_RATE_LIMIT to its own login page (GET only) and keeps FAB from limiting",
+            "    # the view that takes the form's POST (AuthDBView), so password guesses were never limited.",
+            "    sm = app.appbuilder.sm",
+            "    blueprint = getattr(getattr(sm, 'auth_view', None), 'blueprint', None)",
+            "    if app.config['AUTH_RATE_LIMITED'] and blueprint is not None:",
+            "        sm.limiter.limit(app.config['AUTH_RATE_LIMIT'], methods=['POST'])(blueprint)",
+            "",
+            "",
             "def FLASK_APP_MUTATOR(app):",
+            "    _limit_login_form(app)",
             "    try:",
             "        from superset_async_glue.sqllab_watchdog import install",
             "    except ImportError as err:  # Superset still runs; only the watchdog is missing",
@@ -383,6 +393,10 @@ def _web_section(s: Settings) -> str:
         _assign("RATELIMIT_APPLICATION", None),
         _assign("RATELIMIT_STORAGE_URI", _rate_limit_storage(s)),
         _assign("RATELIMIT_KEY_PREFIX", RATE_LIMIT_KEY_PREFIX),
+        "# Redis unreachable: each worker counts in memory meanwhile, and the login form still answers",
+        "# (without this, every login POST would fail with HTTP 500 while Redis is down).",
+        _assign("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True),
+        _assign("RATELIMIT_SWALLOW_ERRORS", True),
     ]
     if w.public_url is None:
         lines.append("# web.public_url is unset: cookies are not marked Secure and no proxy headers are trusted.")

@@ -473,7 +473,7 @@ class Web(Model):
         ),
     )
     login_rate_limit: str = Field(
-        "10 per minute",
+        "20 per minute",
         description="AUTH_RATE_LIMIT: login form POSTs per client address (flask-limiter notation), shared by "
         "every gunicorn worker through Redis.",
     )

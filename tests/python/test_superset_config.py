@@ -32,7 +32,26 @@ with app.app_context():
         conn.ensure_connection(max_retries=1)
         conn.default_channel.client.set("probe-broker", "b")
     celery_app.backend.set("probe-celery-result", "r")  # Celery's own result backend client
+    # The web as a browser behind the TLS proxy sees it: HSTS, cookies, and the login rate limit.
+    web = app.test_client()
+    app.config["WTF_CSRF_ENABLED"] = False  # each POST reaches the limiter (a CSRF refusal comes first)
+    login_page = web.get("/login/", headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"})
+    login_posts = [
+        web.post("/login/", data={"username": "nobody", "password": "x"}, headers={"X-Forwarded-For": "203.0.113.7"})
+        .status_code
+        for _ in range(4)
+    ]
+    other_client = web.post("/login/", data={"username": "n"}, headers={"X-Forwarded-For": "198.51.100.9"}).status_code
     print("PROBE" + json.dumps({
+        "hsts": login_page.headers.get("Strict-Transport-Security"),
+        "session_cookie": [h for h in login_page.headers.getlist("Set-Cookie") if h.startswith("session=")],
+        "login_posts": login_posts,
+        "other_client": other_client,
+        "session_cookie_secure": c["SESSION_COOKIE_SECURE"],
+        "gaq_cookie_secure": c["GLOBAL_ASYNC_QUERIES_JWT_COOKIE_SECURE"],
+        "proxy_fix": c["ENABLE_PROXY_FIX"],
+        "report_links": c["WEBDRIVER_BASEURL_USER_FRIENDLY"],
+        "mapbox_key": c.get("MAPBOX_API_KEY"),
         "broker_url": celery_app.conf.broker_url,
         "result_backend": celery_app.conf.result_backend,
         "imports": list(celery_app.conf.imports),
@@ -94,15 +113,47 @@ def loaded(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) 
                 "dbs": {"broker": 5, "results": 6, "cache": 7, "data_cache": 8, "async_events": 9},
             },
             "sql_lab": {"timeout_seconds": 120, "async_time_limit_seconds": 240, "hard_time_limit_grace_seconds": 30},
-            "web": {"timeout_seconds": 150},
+            "web": {
+                "timeout_seconds": 150,
+                "public_url": "https://superset.example.org/",
+                "login_rate_limit": "3 per minute",
+            },
             "feature_flags": {"ALERT_REPORTS": True},
+            "secret_files": {"MAPBOX_API_KEY": str(write_secret(tmp / "mapbox", MAPBOX_KEY))},
         },
     )
     path = tmp / "settings.json"
     path.write_text(json.dumps(settings))
     config = tmp / "superset_config.py"
     assert run_cli("render", "--settings", str(path), "--output", str(config)).code == 0
+    assert MAPBOX_KEY not in config.read_text()
     return {"probe": probe(config, tmp / "state"), "state": str(tmp / "state")}
+
+
+MAPBOX_KEY = "pk.mapbox-secret-from-a-file"
+
+
+def test_public_url_secures_cookies_trusts_one_proxy_and_sends_hsts(loaded: dict[str, Any]) -> None:
+    p = loaded["probe"]
+    assert (p["session_cookie_secure"], p["gaq_cookie_secure"], p["proxy_fix"]) == (True, True, True)
+    assert p["hsts"] == "max-age=31556926; includeSubDomains"  # flask-talisman's one year, through ProxyFix
+    assert p["session_cookie"] and all("; Secure" in h for h in p["session_cookie"]), p["session_cookie"]
+    assert p["report_links"] == "https://superset.example.org/"
+
+
+def test_login_posts_are_rate_limited_per_client_with_counters_in_redis(
+    loaded: dict[str, Any], redis_server: RedisServer
+) -> None:
+    p = loaded["probe"]
+    # 3 per minute: the fourth POST from one address is refused; another address still gets through.
+    assert p["login_posts"][:3] != [429] * 3 and p["login_posts"][3] == 429, p["login_posts"]
+    assert p["other_client"] != 429
+    # Counted in Redis (the cache DB), so every gunicorn worker shares the count.
+    assert list(redis_server.client(7).keys("*superset_ratelimit*")), "no limiter key in the cache DB"
+
+
+def test_secret_files_reach_superset_config_and_stay_out_of_the_file(loaded: dict[str, Any]) -> None:
+    assert loaded["probe"]["mapbox_key"] == MAPBOX_KEY
 
 
 def test_celery_broker_backend_imports_and_beat(loaded: dict[str, Any], redis_server: RedisServer) -> None:
@@ -182,3 +233,6 @@ def test_every_client_reaches_a_tls_only_redis(tls_redis_server: TLSRedisServer,
     p = probe(config, tmp_path / "state")  # every round trip of PROBE went over TLS, or it fails
     assert p["broker_url"] == f"rediss://127.0.0.1:{tls_redis_server.port}/0"
     assert p["gaq_backend"] == "RedisCacheBackend"
+    # Without web.public_url: plain-HTTP defaults, no proxy headers trusted; the limiter speaks TLS too.
+    assert (p["session_cookie_secure"], p["gaq_cookie_secure"], p["proxy_fix"]) == (False, False, False)
+    assert p["login_posts"][-1] != 429  # 20 per minute by default
