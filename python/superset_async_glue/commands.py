@@ -12,6 +12,8 @@ from .settings import Settings
 Role = Literal["web", "worker", "beat"]
 ROLES: tuple[Role, ...] = ("web", "worker", "beat")
 CELERY_APP = "--app=superset.tasks.celery_app:app"
+# Beat sends its periodic messages by task name: a bare Celery app on the same CELERY_CONFIG, no Superset.
+BEAT_APP = "--app=superset_async_glue.beat_app:app"
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,10 @@ def role_command(role: Role, settings: Settings, config_path: Path, bin_dir: Pat
             f"--limit-request-line={w.limit_request_line}",
             f"--limit-request-field_size={w.limit_request_field_size}",
             "--no-control-socket",  # gunicorn 27 would otherwise open one under $HOME/.gunicorn
+            # One app import in the master, workers forked from it (shared memory, faster start); the
+            # hooks drop the connections a worker inherits (gunicorn_hooks.py; docs/performance.md).
+            "--preload",
+            "--config=python:superset_async_glue.gunicorn_hooks",
             "--access-logfile=-",
             *w.extra_args,
             "superset.app:create_app()",
@@ -92,7 +98,7 @@ def role_command(role: Role, settings: Settings, config_path: Path, bin_dir: Pat
         argv = [
             python,
             str(bin_dir / "celery"),
-            CELERY_APP,
+            BEAT_APP,
             "beat",
             f"--schedule={beat_schedule_path(settings)}",
             "--loglevel=INFO",

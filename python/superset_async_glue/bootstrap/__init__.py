@@ -7,10 +7,14 @@ left alone). A failing database does not stop the others; the report says what e
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..errors import GlueError
 from ..settings import Settings
+from . import fingerprint
 from .admin import ensure_admin
 from .app import superset_app
 from .databases import upsert_database
@@ -26,7 +30,11 @@ __all__ = ["BootstrapReport", "Outcome", "StepResult", "run_bootstrap"]
 def run_bootstrap(
     settings: Settings, config_path: Path, emit: Callable[[StepResult], None] = lambda _: None
 ) -> BootstrapReport:
-    """Run every step inside Superset's app; `emit` sees each result as soon as it is known."""
+    """Run every step inside Superset's app; `emit` sees each result as soon as it is known.
+
+    When nothing a step reads changed since the last full run (fingerprint.py), every step is
+    reported unchanged without importing Superset.
+    """
     report = BootstrapReport()
 
     def record(result: StepResult) -> StepResult:
@@ -34,15 +42,45 @@ def run_bootstrap(
         emit(result)
         return result
 
+    last_run = _last_run_current(settings, config_path)
+    if last_run is not None:
+        detail = f"nothing it reads changed since the full run at {last_run} ({fingerprint.MARKER})"
+        for name in _step_names(settings):
+            record(StepResult(name, Outcome.UNCHANGED, detail))
+        return report
+    fingerprint.forget(settings)
+    _run_steps(settings, config_path, record)
+    if report.exit_code == 0:
+        with contextlib.suppress(GlueError, OSError):  # no marker: the next run is a full one, that is all
+            fingerprint.record(settings, config_path, time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
+    return report
+
+
+def _last_run_current(settings: Settings, config_path: Path) -> str | None:
+    try:
+        return fingerprint.is_current(settings, config_path)
+    except (GlueError, OSError):  # e.g. an unreadable secret: the full run reports it with its step
+        return None
+
+
+def _step_names(settings: Settings) -> list[str]:
+    return [
+        MIGRATIONS,
+        INIT,
+        f"admin '{settings.admin.username}'",
+        *(f"database '{d.name}'" for d in settings.databases),
+    ]
+
+
+def _run_steps(settings: Settings, config_path: Path, record: Callable[[StepResult], StepResult]) -> None:
     with superset_app(settings, config_path) as app:
         from flask import g  # noqa: PLC0415 - Flask only once Superset's app exists
 
         migrated = record(_guarded(MIGRATIONS, migrate))
         if migrated.outcome is Outcome.FAILED:
-            later = (INIT, f"admin '{settings.admin.username}'", *(f"database '{d.name}'" for d in settings.databases))
-            for name in later:
+            for name in _step_names(settings)[1:]:
                 record(StepResult(name, Outcome.SKIPPED, "migrations failed"))
-            return report
+            return
         record(_guarded(INIT, lambda: init_roles(settings, migration_heads())))
         admin_result, admin_user = _guarded_admin(settings)
         record(admin_result)
@@ -55,7 +93,6 @@ def run_bootstrap(
                 record(StepResult(step, Outcome.SKIPPED, "no admin user to act as"))
                 continue
             record(_guarded(step, lambda d=declared: upsert_database(d, timeout)))  # type: ignore[misc]
-    return report
 
 
 def _guarded(step: str, action: Callable[[], StepResult]) -> StepResult:

@@ -1,0 +1,33 @@
+"""gunicorn hooks for the web role, which runs with `--preload` (commands.py).
+
+With --preload the master builds Superset's app once and forks the workers from it: they share the
+imported code and the app's objects copy-on-write (less memory, one app import at start instead of
+one per worker fighting for the same cores). What must not be shared across the fork is any open
+connection the master made while building the app; each worker drops its inherited copies before
+it serves anything:
+
+- the metadata database's SQLAlchemy pool: `engine.dispose(close=False)`, SQLAlchemy's recipe for
+  a forked process (the parent's connections are forgotten, not closed under its feet);
+- Celery's broker connection and producer pools (the web publishes SQL Lab and GAQ tasks), which
+  Celery resets only in its own billiard children, not after gunicorn's fork.
+
+redis-py's pools reset themselves in a new process (they compare the pid), and the SQL Lab
+watchdog starts its thread at a worker's first request (sqllab_watchdog.py), so both need nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """gunicorn's post_fork: runs in each new worker, before it serves a request."""
+    app = server.app.wsgi()  # the app the master preloaded
+    from superset.extensions import celery_app, db  # noqa: PLC0415 - imported by the master already
+
+    with app.app_context():
+        db.engine.dispose(close=False)
+    after_fork = getattr(celery_app, "_after_fork", None)  # Celery's own post-fork reset of its pools
+    if callable(after_fork):
+        after_fork()
+    worker.log.info("superset-async: connections inherited from the preloading master dropped")
