@@ -61,7 +61,7 @@ def starting_settings(profile: Profile, secrets_dir: str, state_dir: str) -> dic
     if profile == "production":
         return {
             "//": "One production host: PostgreSQL metadata, Redis with a password, the web on loopback behind "
-            "a TLS reverse proxy (so the GAQ cookie is marked Secure).",
+            "a TLS reverse proxy.",
             **common,
             "metadata_db": {
                 "//": "SQLite cannot take many concurrent writers; PostgreSQL can.",
@@ -69,8 +69,15 @@ def starting_settings(profile: Profile, secrets_dir: str, state_dir: str) -> dic
                 "password_file": secret("metadata_db_password"),
             },
             "redis": {"host": "127.0.0.1", "port": 6379, "password_file": secret("redis_password")},
-            "global_async_queries": {**common["global_async_queries"], "jwt_cookie_secure": True},
-            "web": {"bind": "127.0.0.1", "port": 8088, "workers": 4, "threads": 4},
+            "web": {
+                "//": "public_url: the address of the TLS proxy in front; it marks the session and GAQ cookies "
+                "Secure and trusts that one proxy's X-Forwarded-* headers (client address, https, HSTS).",
+                "bind": "127.0.0.1",
+                "port": 8088,
+                "public_url": "https://superset.example.org/",
+                "workers": 4,
+                "threads": 4,
+            },
             "worker": {"concurrency": 4, "max_tasks_per_child": 200},
         }
     return {
