@@ -30,7 +30,7 @@
         # `nix flake init -t <this flake>`: a NixOS host flake using nixosModules.default.
         templates.default = {
           path = ./templates/default;
-          description = "A NixOS host running Superset's async query stack (secrets as *File options)";
+          description = "A NixOS host running Superset's async query stack (secrets as files, *_file settings)";
           welcomeText = "Read README.md: hardware-configuration.nix, the secret files, then nixos-rebuild switch.";
         };
 
