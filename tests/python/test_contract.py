@@ -29,15 +29,19 @@ def test_every_credential_of_secret_files_is_named_by_the_contract() -> None:
             "admin": {"password_file": "/k/admin"},
             "databases": [{"name": "Sales (EU)", "uri": "clickhousedb://u@h/d", "password_file": "/k/ch"}],
             "reports": {"smtp": {"user": "u", "password_file": "/k/smtp"}, "slack": {"token_file": "/k/slack"}},
+            "secret_files": {"SMTP_HELO_SECRET": "/k/helo"},
         }
     )
     named = {name: rule["setting"] for name, rule in c["credentials"]["fixed"].items()}
     slug = credential_slug("Sales (EU)")
     named[c["credentials"]["database"]["template"].replace("{slug}", slug)] = "databases[0].password_file"
+    named[c["credentials"]["secret_files"]["template"].replace("{key}", "smtp_helo_secret")] = (
+        "secret_files.SMTP_HELO_SECRET"
+    )
     assert named == {name: where for name, (where, _) in secret_files(settings).items()}
     # ... and every one of them is a key the module scans for store paths
     keys = set(c["secret_file_keys"])
-    assert {re.sub(r"\[\d+\]", "[]", where) for where in named.values()} <= keys
+    assert {re.sub(r"\[\d+\]", "[]", where).replace("SMTP_HELO_SECRET", "*") for where in named.values()} <= keys
 
 
 def test_the_slug_rule_is_one_the_module_can_apply_and_its_examples_hold() -> None:
