@@ -47,6 +47,8 @@ MANAGED_CONFIG_KEYS = {
     "CELERY_CONFIG": "redis.password_file",
     "GLOBAL_ASYNC_QUERIES_CACHE_BACKEND": "redis.password_file",
     "RATELIMIT_STORAGE_URI": "redis.password_file",
+    "SMTP_PASSWORD": "reports.smtp.password_file",
+    "SLACK_API_TOKEN": "reports.slack.token_file",
 }
 
 
@@ -574,8 +576,9 @@ class Settings(Model):
     secret_files: dict[str, SecretFile] = Field(
         default_factory=dict,
         description=(
-            "Other Superset config keys that hold a secret (SMTP_PASSWORD, ...): key -> file. Each is read when "
-            "Superset imports the config, from $CREDENTIALS_DIRECTORY/secret_file_<key in lower case> first."
+            "Other Superset config keys that hold a secret (an OAuth client secret, MAPBOX_API_KEY, ...): key -> "
+            "file. Each is read when Superset imports the config, from "
+            "$CREDENTIALS_DIRECTORY/secret_file_<key in lower case> first."
         ),
     )
     extra_config: str = Field(
