@@ -135,7 +135,7 @@ in
       }
       {
         assertion = badSecretFileKeys == [ ];
-        message = "${opt}.settings.secret_files: ${lib.concatStringsSep ", " badSecretFileKeys} is not a Superset config key (expected ${contract.credentials.secret_files.key_pattern}, e.g. SMTP_PASSWORD).";
+        message = "${opt}.settings.secret_files: ${lib.concatStringsSep ", " badSecretFileKeys} is not a Superset config key (expected ${contract.credentials.secret_files.key_pattern}, e.g. MAPBOX_API_KEY).";
       }
       {
         assertion = !hasPassword s.metadata_db.uri;

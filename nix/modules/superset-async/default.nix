@@ -332,10 +332,10 @@ in
             type = types.attrsOf secretFile;
             default = { };
             example = {
-              SMTP_PASSWORD = "/run/keys/superset-smtp";
+              MAPBOX_API_KEY = "/run/keys/superset-mapbox";
             };
             description = ''
-              Other Superset config keys that hold a secret (`${contract.credentials.secret_files.key_pattern}`, e.g. `SMTP_PASSWORD`), each
+              Other Superset config keys that hold a secret (`${contract.credentials.secret_files.key_pattern}`, e.g. `MAPBOX_API_KEY`), each
               read from a file: every unit gets it as the credential `secret_file_<key in lower case>`, and
               the rendered config sets the key from `$CREDENTIALS_DIRECTORY` like the other secrets.
             '';

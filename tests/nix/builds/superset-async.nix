@@ -20,6 +20,7 @@ in
           admin.password_file = "/run/keys/admin";
           redis.password_file = "/run/keys/redis";
           databases.ClickHouse.uri = "clickhousedb://superset@127.0.0.1:8123/demo";
+          secret_files.MAPBOX_API_KEY = "/run/keys/mapbox"; # the glue renders it from $CREDENTIALS_DIRECTORY
         };
       };
     }
@@ -34,6 +35,7 @@ in
       ''Environment="HOME=/var/lib/superset-async"''
       "LoadCredential=secret_key:/run/keys/sk"
       "LoadCredential=gaq_jwt_secret:/run/keys/jwt"
+      "LoadCredential=secret_file_mapbox_api_key:/run/keys/mapbox"
       "NoNewPrivileges=true"
       "ProtectSystem=strict"
       "CapabilityBoundingSet="

@@ -725,20 +725,20 @@ in
   (ok "settings.secret_files: one credential per key, on every unit"
     (with' {
       services.superset-async.settings.secret_files = {
-        SMTP_PASSWORD = "/run/keys/smtp";
+        MAPBOX_API_KEY = "/run/keys/mapbox";
         AUTH_OAUTH_SECRET = "/run/keys/oauth";
       };
     })
     (cfg: map (r: {
       name = "${r} credentials";
       cond = lib.all (c: lib.elem c (sc cfg r).LoadCredential) [
-        "secret_file_smtp_password:/run/keys/smtp"
+        "secret_file_mapbox_api_key:/run/keys/mapbox"
         "secret_file_auth_oauth_secret:/run/keys/oauth"
       ];
     }) roles ++ [
       {
         name = "in the glue's settings";
-        expected = { SMTP_PASSWORD = "/run/keys/smtp"; AUTH_OAUTH_SECRET = "/run/keys/oauth"; };
+        expected = { MAPBOX_API_KEY = "/run/keys/mapbox"; AUTH_OAUTH_SECRET = "/run/keys/oauth"; };
         got = (final cfg).secret_files;
       }
     ]))
@@ -836,8 +836,8 @@ in
     "services.superset-async.settings.databases.other.password_file")
 
   (fail "a secret_files entry in the store"
-    (with' { services.superset-async.settings.secret_files.SMTP_PASSWORD = "${root + "/flake.lock"}"; })
-    "services.superset-async.settings.secret_files.SMTP_PASSWORD")
+    (with' { services.superset-async.settings.secret_files.MAPBOX_API_KEY = "${root + "/flake.lock"}"; })
+    "services.superset-async.settings.secret_files.MAPBOX_API_KEY")
 
   (fail "a secret_files key that is not a Superset config key"
     (with' { services.superset-async.settings.secret_files."smtp-password" = "/run/keys/smtp"; })
