@@ -96,11 +96,34 @@ def test_credentials_directory_wins_over_the_configured_path(make_settings: Sett
     assert json.loads(loaded.stdout)["secret_key"] == "from-systemd-" + "x" * 32
 
 
+def test_secret_files_are_read_at_import_from_their_credential_first(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    key_file = write_secret(tmp_path / "mapbox", "from-the-path")
+    config = tmp_path / "c.py"
+    render(make_settings({"secret_files": {"MAPBOX_API_KEY": str(key_file)}}), config)
+    assert "from-the-path" not in config.read_text()
+    code = (
+        "import importlib.util\n"
+        f"spec = importlib.util.spec_from_file_location('superset_config', {str(config)!r})\n"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); print(m.MAPBOX_API_KEY)\n"
+    )
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    for env, expected in (({}, "from-the-path"), ({"CREDENTIALS_DIRECTORY": str(creds)}, "from-systemd")):
+        if env:
+            write_secret(creds / "secret_file_mapbox_api_key", "from-systemd")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env})
+        assert out.stdout.strip() == expected, out.stderr
+
+
 def test_unix_socket_urls_in_each_dialect(make_settings: SettingsFactory, tmp_path: Path) -> None:
     text = render(make_settings({"redis": {"unix_socket": "/run/redis-sa/redis.sock"}}), tmp_path / "c.py")
     assert "broker_url = _with_auth('redis+socket:///run/redis-sa/redis.sock?virtual_host=0')" in text
     assert "result_backend = _with_auth('redis+socket:///run/redis-sa/redis.sock?db=1')" in text
     assert "_with_auth('unix:///run/redis-sa/redis.sock?db=2')" in text
+    # the login limiter's storage (limits spells a unix socket redis+unix://)
+    assert "RATELIMIT_STORAGE_URI = 'redis+' + _with_auth('unix:///run/redis-sa/redis.sock?db=2')" in text
     # Superset's GAQ backend only speaks TCP, so it keeps host and port
     assert "'CACHE_REDIS_HOST': '127.0.0.1'" in text
 

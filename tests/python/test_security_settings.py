@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 from fixtures.common import write_secret
+from superset_async_glue.commands import role_command
+from superset_async_glue.loading import parse_settings
 from test_settings import run_main
 
 MARKER = "MARKER-s3cr3t-7f1d"  # stands for a secret pasted into the wrong place
@@ -212,3 +214,12 @@ def test_fuzzed_settings_end_0_or_2_with_located_problems_and_never_echo_a_secre
         shutil.rmtree(scratch)
     print(f"fuzzed check: {outcomes[0]} valid, {outcomes[2]} refused of {FUZZ_CASES}")
     assert outcomes[0] > 0 and outcomes[2] > FUZZ_CASES // 2
+
+
+def test_gunicorn_keeps_its_request_limits_unless_raised_on_purpose(tmp_path: Path) -> None:
+    # Before: --limit-request-line=0 --limit-request-field_size=0 (no limits) on every web.
+    argv = role_command("web", parse_settings(json.dumps(_base(tmp_path))), tmp_path / "c.py", tmp_path).argv
+    assert "--limit-request-line=4094" in argv and "--limit-request-field_size=8190" in argv
+    raised = {**_base(tmp_path), "web": {"limit_request_line": 0, "limit_request_field_size": 16384}}
+    argv = role_command("web", parse_settings(json.dumps(raised)), tmp_path / "c.py", tmp_path).argv
+    assert "--limit-request-line=0" in argv and "--limit-request-field_size=16384" in argv
