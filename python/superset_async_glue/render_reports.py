@@ -17,6 +17,9 @@ from .settings import Settings, secret_files
 # --no-sandbox: Chromium's own sandbox needs unprivileged user namespaces or a setuid helper. The
 #   worker unit forbids both (RestrictNamespaces=true, NoNewPrivileges=true) and Chromium refuses to
 #   start as root with its sandbox on (the runner as root); the unit's own confinement applies instead.
+# --no-zygote: without the sandbox Chromium's zygote still checks its credentials, which the unit's
+#   syscall filter refuses (measured under an emulation of the worker unit's filter: the zygote aborts
+#   in credentials.cc; renderers started directly work).
 # --disable-dev-shm-usage: shared memory in /tmp instead of /dev/shm, which is small (64 MB in
 #   containers) or private (PrivateDevices=true) and would make pages crash.
 # --disable-gpu: no GPU process (no /dev/dri under PrivateDevices).
@@ -30,6 +33,7 @@ REPORTS_USER_AGENT_MARKER = "superset-async-reports"
 BROWSER_ARGS = (
     "--headless=new",
     "--no-sandbox",
+    "--no-zygote",
     "--disable-dev-shm-usage",
     "--disable-gpu",
     "--user-agent=Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome Safari/537.36 "

@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +34,8 @@ from fixtures.browser import docs_dir
 from fixtures.smtp_sink import Received, SmtpSink
 from fixtures.stack import Stack, start_stack
 from PIL import Image
+from superset_async_glue.loading import parse_settings
+from superset_async_glue.render_reports import browser_args, browser_environment
 from superset_async_glue.verify.client import SupersetClient
 
 TICK_WAIT = 150.0  # seconds: the next minute's tick, the execute task's eta, the screenshot on 2 cores
@@ -282,3 +288,97 @@ def test_prune_log_removes_rows_older_than_retention(scenario: Scenario, reports
         time.sleep(1)
     assert old_id not in ids, "reports.prune_log left the 10-day-old row of a report kept 1 day"
     assert template[0] in ids, "reports.prune_log removed a row within the retention"
+
+
+# -- the browser under the worker unit's hardening (no stack) ---------------------------------------------
+
+# Runs `argv` under what the NixOS worker unit applies: NoNewPrivileges, MemoryDenyWriteExecute (the
+# kernel's PR_SET_MDWE, which systemd uses where the kernel has it) and SystemCallFilter =
+# [ "@system-service" "~@privileged" ] (groups expanded by this host's systemd-analyze) with the errno
+# given (systemd's SystemCallErrorNumber=; 0 means the default action, killing the process).
+_UNIT_SANDBOX = r"""
+import ctypes, os, subprocess, sys
+errno, argv = int(sys.argv[1]), sys.argv[2:]
+groups = {}
+group = None
+listing = subprocess.run(["systemd-analyze", "syscall-filter"], capture_output=True, text=True, check=True)
+for line in listing.stdout.splitlines():
+    if line.startswith("@"):
+        group = line.strip()
+    elif line.strip() and not line.strip().startswith("#") and group:
+        groups.setdefault(group, []).append(line.strip())
+def expand(name, seen):
+    if not name.startswith("@"):
+        return {name}
+    if name in seen:
+        return set()
+    seen.add(name)
+    return set().union(*(expand(item, seen) for item in groups.get(name, [])))
+allowed = expand("@system-service", set()) - expand("@privileged", set())
+seccomp = ctypes.CDLL("libseccomp.so.2")
+seccomp.seccomp_init.restype = ctypes.c_void_p
+seccomp.seccomp_init.argtypes = [ctypes.c_uint32]
+seccomp.seccomp_rule_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint]
+seccomp.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+seccomp.seccomp_load.argtypes = [ctypes.c_void_p]
+ctx = seccomp.seccomp_init(0x00050000 | errno if errno else 0x80000000)
+for name in allowed:
+    number = seccomp.seccomp_syscall_resolve_name(name.encode())
+    if number >= 0:
+        seccomp.seccomp_rule_add(ctx, 0x7FFF0000, number, 0)
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN
+    sys.exit("this kernel has no PR_SET_MDWE (Linux 6.3+): cannot emulate MemoryDenyWriteExecute")
+if libc.prctl(38, 1, 0, 0, 0) != 0 or seccomp.seccomp_load(ctx) != 0:  # PR_SET_NO_NEW_PRIVS
+    sys.exit("cannot load the seccomp filter")
+os.execv(argv[0], argv)
+"""
+
+# The screenshot path of Superset 6.1 in small: chromedriver by path, the rendered arguments, a page.
+_SESSION = r"""
+import json, sys
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+config = json.loads(sys.argv[1])
+options = webdriver.ChromeOptions()
+for arg in config["args"]:
+    options.add_argument(arg)
+driver = webdriver.Chrome(options=options, service=Service(executable_path=config["driver"], env=config["env"]))
+try:
+    driver.get("data:text/html,<p id=x></p><script>document.getElementById('x').textContent = 6 * 7</script>")
+    print(driver.find_element("id", "x").text)
+finally:
+    driver.quit()
+"""
+
+
+def _browser_under_unit(tmp_path: Path, errno: int, jitless: bool = True) -> subprocess.CompletedProcess[str]:
+    settings = parse_settings(
+        json.dumps(
+            {
+                "state_dir": str(tmp_path),
+                "secret_key_file": "/run/keys/sk",
+                "global_async_queries": {"enabled": False},
+                "reports": {"enabled": True, "smtp": {"host": "127.0.0.1"}, "webdriver": {"jitless": jitless}},
+            }
+        )
+    )
+    config = {
+        "args": browser_args(settings),
+        "driver": settings.reports.webdriver.chromedriver_path,
+        "env": browser_environment(settings, dict(os.environ)),
+    }
+    argv = [sys.executable, "-c", _UNIT_SANDBOX, str(errno), sys.executable, "-c", _SESSION, json.dumps(config)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=90, check=False)
+
+
+def test_browser_runs_under_the_worker_units_hardening_with_eperm(tmp_path: Path) -> None:
+    """Measured for the NixOS module: MemoryDenyWriteExecute and the syscall filter stay, given
+    SystemCallErrorNumber=EPERM (Chromium calls fchown, pkey_alloc and landlock_create_ruleset, outside
+    the filter, and copes with EPERM) and the rendered arguments (--no-zygote, --js-flags=--jitless)."""
+    ok = _browser_under_unit(tmp_path, errno=1)
+    assert ok.returncode == 0 and ok.stdout.strip() == "42", ok.stderr[-2000:]
+    killed = _browser_under_unit(tmp_path, errno=0)  # the unit's default action: the process is killed
+    assert killed.returncode != 0, "the browser ran although the filter kills on a refused syscall"
+    jit = _browser_under_unit(tmp_path, errno=1, jitless=False)  # W^X refused: V8's JIT cannot start
+    assert jit.returncode != 0, "the browser ran with V8's JIT although W^X memory is refused"

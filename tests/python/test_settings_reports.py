@@ -210,7 +210,8 @@ def test_rendered_reports_keys_read_secrets_late(tmp_path: Path) -> None:
         "def IS_FEATURE_ENABLED_FUNC(feature, default):",
     ):
         assert any(row.startswith(line) for row in text.splitlines()), line
-    assert "'--disable-dev-shm-usage'" in text and "'--js-flags=--jitless'" in text
+    for arg in ("--disable-dev-shm-usage", "--js-flags=--jitless", "--no-sandbox", "--no-zygote"):
+        assert f"'{arg}'" in text, arg
     off = render_config(_parse({}))
     assert "# Alerts & Reports are off (reports.enabled)." in off
     assert "ALERT_REPORTS" not in off and "WEBDRIVER_TYPE" not in off and "SMTP_" not in off
