@@ -196,7 +196,7 @@ def test_rendered_reports_keys_read_secrets_late(tmp_path: Path) -> None:
     for line in (
         "FEATURE_FLAGS['ALERT_REPORTS'] = True",
         "ALERT_REPORTS_NOTIFICATION_DRY_RUN = False",
-        "ALERT_REPORTS_EXECUTORS = [FixedExecutor('admin')]",
+        "    ALERT_REPORTS_EXECUTORS = [FixedExecutor('admin')]",
         "WEBDRIVER_TYPE = 'chrome'",
         "SMTP_PASSWORD = _secret('reports.smtp.password_file', ",
         "SLACK_API_TOKEN = lambda: _secret('reports.slack.token_file', ",
