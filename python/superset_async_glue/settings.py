@@ -30,6 +30,7 @@ INLINE_SECRET_KEYS = {
 OWNED_FEATURE_FLAGS = {
     "GLOBAL_ASYNC_QUERIES": "global_async_queries.enabled",
     "SQLLAB_BACKEND_PERSISTENCE": "sql_lab.backend_persistence",
+    "ALERT_REPORTS": "reports.enabled",
 }
 
 REDIS_ROLES = ("broker", "results", "cache", "data_cache", "async_events")

@@ -96,6 +96,8 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
         "worker.extra_args",
         "every worker host would run one",
     ),
+    # The flag without the section would run reports with no browser or mail settings.
+    ("flag-set-directly", {"feature_flags": {"ALERT_REPORTS": True}}, "feature_flags.ALERT_REPORTS", "reports.enabled"),
     (
         "no-scheduler-entry",
         {"reports": ON, "celery": {"beat_schedule": {}}},
