@@ -244,6 +244,10 @@ def _check_uri(value: str) -> None:
     parts = urlsplit(value)
     if not re.match(r"^[a-z][a-z0-9+.\-]*$", parts.scheme or ""):
         raise ValueError("expected an SQLAlchemy URI such as postgresql://superset@db.example/superset")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError:
+        raise ValueError("the URI's port is not a number from 0 to 65535") from None
     if parts.password is not None:
         raise ValueError("the URI carries a password; remove it from the URI and set password_file instead")
 
