@@ -11,7 +11,9 @@ from .settings import Settings
 
 Role = Literal["web", "worker", "beat"]
 ROLES: tuple[Role, ...] = ("web", "worker", "beat")
-CELERY_APP = "--app=superset.tasks.celery_app:app"
+# Superset's own Celery app (superset.tasks.celery_app:app), with gc.freeze() before each prefork
+# child is forked (worker_app.py).
+WORKER_APP = "--app=superset_async_glue.worker_app:app"
 # Beat sends its periodic messages by task name: a bare Celery app on the same CELERY_CONFIG, no Superset.
 BEAT_APP = "--app=superset_async_glue.beat_app:app"
 
@@ -81,7 +83,7 @@ def role_command(role: Role, settings: Settings, config_path: Path, bin_dir: Pat
         argv = [
             python,
             str(bin_dir / "celery"),
-            CELERY_APP,
+            WORKER_APP,
             "worker",
             f"--pool={k.pool}",
             "-O",
