@@ -99,6 +99,7 @@ class SharedClickHouse:
 
 class Layout(Protocol):
     name: str
+    state: Path  # its logs are in state/logs (worker.log: the phases of each SQL Lab task)
     base_url: str
     username: str
     password: str

@@ -8,7 +8,8 @@ alternates between rounds), each from a fresh state directory, and measures, for
   - idle PSS of web, worker, beat and Redis (supervisor apart), 15 s after that first query and again
     after the query tests below;
   - async and sync `SELECT 1` on ClickHouse through SQL Lab's API, 10 each, interleaved, the async one
-    polled every 50 ms, and where an async query's time goes (Superset's own timestamps);
+    polled every 50 ms, and where an async query's time goes (Superset's own timestamps in the query
+    record, and the timestamps of the worker's log lines for each phase of the task);
   - 20 x `SELECT sleep(1)` at once on 4 worker slots, and a `SELECT 1` submitted 0.5 s later;
   - stop, then start again on the existing state -> first async query, wall and CPU time.
 
@@ -103,6 +104,50 @@ def async_query(
     return time.monotonic() - submitted.started, record
 
 
+# Superset's own log lines in the worker, in the order one SQL Lab task writes them.
+TASK_MARKS = (
+    ("received", "get_sql_results", "received"),
+    ("running", "Set query to 'running'", ""),
+    ("statement", "Running block", ""),
+    ("storing", "Storing results in results backend", ""),
+    ("stored", "Successfully stored results", ""),
+    ("done", "get_sql_results", "succeeded"),
+)
+TASK_PHASES = (
+    ("task_to_running_s", "received", "running"),
+    ("task_engine_connect_s", "running", "statement"),
+    ("task_execute_serialise_s", "statement", "storing"),
+    ("task_store_redis_s", "storing", "stored"),
+    ("task_status_commit_s", "stored", "done"),
+)
+
+
+def task_phases(log: Path, since: float, until: float) -> dict[str, float]:
+    """Medians of each phase of the SQL Lab tasks the worker received between `since` and `until`
+    (epoch seconds), from the timestamps of Superset's and Celery's INFO lines."""
+    tasks: list[dict[str, float]] = []
+    current: dict[str, float] | None = None
+    for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
+        if not line.startswith("[20"):
+            continue
+        try:
+            when = datetime.datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=datetime.UTC)
+        except ValueError:
+            continue
+        for mark, text, also in TASK_MARKS:
+            if text in line and also in line:
+                if mark == "received":
+                    current = {}
+                if current is not None:
+                    current[mark] = when.timestamp()
+                if mark == "done" and current is not None:
+                    if len(current) == len(TASK_MARKS) and since <= current["received"] <= until:
+                        tasks.append(current)
+                    current = None
+                break
+    return {name: statistics.median(t[end] - t[start] for t in tasks) for name, start, end in TASK_PHASES if tasks}
+
+
 def sync_query(client: SupersetClient, database_id: int, sql: str) -> float:
     from superset_async_glue.verify.client import new_client_id  # noqa: PLC0415
 
@@ -169,7 +214,8 @@ def timed_start(layout: Layout, clickhouse: SharedClickHouse) -> tuple[float, fl
 
 
 # -- queries on a running stack ------------------------------------------------------------------
-def latencies(client: SupersetClient, database_id: int) -> dict[str, Any]:
+def latencies(client: SupersetClient, database_id: int, worker_log: Path) -> dict[str, Any]:
+    since = time.time()
     async_s, sync_s, queued, in_task = [], [], [], []
     for _ in range(LATENCY_REPEATS):
         seconds, record = async_query(client, database_id, "SELECT 1")
@@ -182,7 +228,7 @@ def latencies(client: SupersetClient, database_id: int) -> dict[str, Any]:
     out = {"async_s": statistics.median(async_s), "sync_s": statistics.median(sync_s)}
     if queued:
         out |= {"async_queued_s": statistics.median(queued), "async_in_task_s": statistics.median(in_task)}
-    return out
+    return out | task_phases(worker_log, since, time.time())
 
 
 def sleepers(client: SupersetClient, database_id: int) -> dict[str, float]:
@@ -247,7 +293,7 @@ def measure(layout: Layout, clickhouse: SharedClickHouse, say: Callable[[str], N
         say(f"{layout.name}: first-ever start -> first async query {wall:.1f} s (CPU {cpu:.1f} s)")
         time.sleep(SETTLE)
         m |= {f"{k}_after_start": v for k, v in idle_pss(layout).items()}
-        m |= latencies(client, database_id)
+        m |= latencies(client, database_id, layout.state / "logs" / "worker.log")
         m |= sleepers(client, database_id)
         time.sleep(SETTLE)
         m |= {f"{k}_after_use": v for k, v in idle_pss(layout).items()}
@@ -281,6 +327,11 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("async_over_sync", "async / sync", ""),
     ("async_queued_s", "… async: submit -> task running (Superset's timestamps)", "s"),
     ("async_in_task_s", "… async: task running -> query ended", "s"),
+    ("task_to_running_s", "… worker log: task received -> query set running", "s"),
+    ("task_engine_connect_s", "… worker log: set running -> statement starts (engine, connection)", "s"),
+    ("task_execute_serialise_s", "… worker log: statement -> results ready (execute, fetch, serialise)", "s"),
+    ("task_store_redis_s", "… worker log: results written to Redis", "s"),
+    ("task_status_commit_s", "… worker log: stored -> task succeeded (status commit)", "s"),
     ("sleepers_wall_s", f"{SLEEPERS} x `SELECT sleep(1)` at once, {CONCURRENCY} slots (ideal 5 s)", "s"),
     ("short_during_sleepers_s", "`SELECT 1` submitted 0.5 s into them, submit -> success", "s"),
 )
