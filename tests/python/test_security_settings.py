@@ -1,29 +1,32 @@
 """Odd input never crashes `check` nor leaks a secret: each run ends 0 or 2 with located problems.
 
 Everything runs in this process through the CLI's entry point (test_settings.run_main), so a few
-thousand generated settings files take seconds. The generator is a seeded `random.Random` (the
-environment has no hypothesis): the same inputs on every run, and a failure names its seed.
+thousand generated settings files take seconds. The inputs come from hypothesis, derandomized: the
+same ones on every run, and a failure is shrunk to a small input.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 from fixtures.common import write_secret
+from hypothesis import strategies as st
 from superset_async_glue.commands import role_command
 from superset_async_glue.loading import parse_settings
 from test_settings import run_main
 
 MARKER = "MARKER-s3cr3t-7f1d"  # stands for a secret pasted into the wrong place
-PROBLEM_LINE = re.compile(r"^  - (settings|[A-Za-z_][\w.\[\]-]*): \S")
-FUZZ_CASES = 3000
+# "  - <location>: <message>": a location (a dotted path, [index] or ["quoted key"]) on one line.
+PROBLEM_LINE = re.compile(r"^  - (settings|[A-Za-z_\[][^\n]*?): \S")
+FUZZ_CASES = 2000
 
 
 def _base(tmp: Path) -> dict[str, Any]:
@@ -107,113 +110,102 @@ def test_the_redis_username_reproduction_cannot_rewrite_redis_conf(tmp_path: Pat
 
 # -- fuzz ---------------------------------------------------------------------------------------------
 
-_KEYS = {
-    "": [
-        "state_dir",
-        "secret_key_file",
-        "redis",
-        "web",
-        "celery",
-        "sql_lab",
-        "databases",
-        "secret_files",
-        "global_async_queries",
-        "admin",
-        "feature_flags",
-        "worker",
-        "beat",
-        "metadata_db",
-        "extra_config",
-        "x",
-    ],
+_SECTIONS: dict[str, list[str]] = {
     "redis": ["host", "port", "unix_socket", "username", "password_file", "password", "tls", "dbs"],
     "web": ["bind", "port", "workers", "public_url", "login_rate_limit", "limit_request_line", "timeout_seconds"],
     "celery": ["imports", "beat_schedule", "worker_prefetch_multiplier", "task_acks_late"],
     "sql_lab": ["timeout_seconds", "async_time_limit_seconds", "pending_timeout_seconds"],
     "admin": ["username", "email", "password_file", "password"],
     "global_async_queries": ["enabled", "jwt_secret_file", "jwt_secret", "polling_delay_ms"],
+    "databases": [],
+    "secret_files": ["MAPBOX_API_KEY", "SECRET_KEY", "lower"],
+    "feature_flags": [],
+    "metadata_db": ["uri", "password_file"],
 }
+_TOP_LEVEL = [*_SECTIONS, "state_dir", "secret_key_file", "extra_config", "worker", "beat", "x", "//"]
+# Values that reach the checks that matter (URL delimiters, control characters, paths, crontabs ...).
 _STRINGS = [
-    "",
-    " ",
-    "127.0.0.1",
-    "x?ssl_cert_reqs=none#",
-    "a\nb",
-    "\x00",
-    "/abs/path",
-    "relative",
-    "https://h.example/",
-    "10 per minute",
-    "*/0",
-    "25",
-    "superset.sql_lab",
-    "é",
-    "\u202e",
-    "../..",
-    "%00",
-    "a" * 300,
-    MARKER,
-]
+    "", " ", "127.0.0.1", "x?ssl_cert_reqs=none#", "a\nb", "\x00", "/abs/path", "relative",
+    "https://h.example/", "http://u:p@h/", "10 per minute", "*/0", "25", "superset.sql_lab", "\u202e",
+    "../..", "%00", "a" * 300, "clickhousedb://u@h:8123/d", MARKER,
+]  # fmt: skip
+_SCALARS = (
+    st.integers(min_value=-(10**30), max_value=10**30)
+    | st.sampled_from([0, 1, 65536, 2**63, 10**300])
+    | st.floats()  # NaN and infinities included: json.dumps writes them as NaN / Infinity
+    | st.booleans()
+    | st.none()
+    | st.sampled_from(_STRINGS)
+    | st.text(max_size=12)
+)
+_KEYS = st.sampled_from([*_TOP_LEVEL, *(k for keys in _SECTIONS.values() for k in keys)]) | st.text(max_size=6)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=3),
+    max_leaves=6,
+)
 
 
-def _scalar(rng: random.Random) -> Any:
-    kind = rng.randrange(8)
-    if kind == 0:
-        return rng.choice([0, -1, 1, 65536, 2**63, -(2**70), 10**300])
-    if kind == 1:
-        return rng.choice([0.5, -0.0, 1e308, 3.0])
-    if kind == 2:
-        return rng.choice([True, False, None])
-    return rng.choice(_STRINGS)
-
-
-def _value(rng: random.Random, depth: int, section: str = "") -> Any:
-    kind = rng.randrange(10)
-    if depth > 3 or kind < 5:
-        return _scalar(rng)
-    if kind < 7:
-        return [_value(rng, depth + 1) for _ in range(rng.randrange(3))]
-    keys = _KEYS.get(section, _KEYS[""] + ["SMTP_PASSWORD", "SECRET_KEY", "password", "//"])
-    return {k: _value(rng, depth + 1, k) for k in rng.sample(keys, rng.randrange(1, min(4, len(keys)) + 1))}
-
-
-def _mutate(base: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+@st.composite
+def _settings_files(draw: st.DrawFn, base: dict[str, Any]) -> str:
+    """The valid base settings with one to three places replaced: a whole key or one key of a section."""
     data = json.loads(json.dumps(base))
-    for _ in range(rng.randrange(1, 4)):
-        section = rng.choice(_KEYS[""])
-        if section in _KEYS and rng.random() < 0.7 and isinstance(data.get(section, {}), dict):
-            inner = data.setdefault(section, {})
-            inner[rng.choice(_KEYS[section])] = _value(rng, 1)
+    for _ in range(draw(st.integers(1, 3))):
+        key = draw(st.sampled_from(_TOP_LEVEL))
+        inner_keys = _SECTIONS.get(key)
+        if inner_keys and draw(st.booleans()) and isinstance(data.get(key, {}), dict):
+            data.setdefault(key, {})[draw(st.sampled_from(inner_keys))] = draw(_VALUES)
         else:
-            data[section] = _value(rng, 0, section)
-    return data
+            data[key] = draw(_VALUES)
+    return json.dumps(data)
 
 
-def test_fuzzed_settings_end_0_or_2_with_located_problems_and_never_echo_a_secret(tmp_path: Path) -> None:
-    base = _base(tmp_path)
-    # Rewriting a file on a busy disk costs milliseconds, all of this test's time: in memory when possible.
-    shm = Path("/dev/shm")  # a private directory is made inside
-    scratch = Path(tempfile.mkdtemp(dir=shm)) if shm.is_dir() else tmp_path
-    rng = random.Random(12)  # noqa: S311 - a reproducible test input generator, not cryptography
-    outcomes = {0: 0, 2: 0}
-    for case in range(FUZZ_CASES):
-        data = _mutate(base, rng)
-        text = json.dumps(data)
-        if rng.random() < 0.05:  # now and then, JSON only a file can hold
-            text = text.replace("0.5", rng.choice(["NaN", "Infinity", "1e999"]), 1)
+@pytest.fixture(scope="module")
+def fuzz_base(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return _base(tmp_path_factory.mktemp("fuzz"))
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    # Rewriting a file on a busy disk costs milliseconds, most of the fuzz test's time: in memory when possible.
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        yield tmp_path_factory.mktemp("scratch")
+        return
+    directory = Path(tempfile.mkdtemp(dir=shm))
+    yield directory
+    shutil.rmtree(directory)
+
+
+OUTCOMES: dict[int, int] = {0: 0, 2: 0}
+
+
+def test_fuzzed_settings_end_0_or_2_with_located_problems_and_never_echo_a_secret(
+    fuzz_base: dict[str, Any], scratch: Path
+) -> None:
+    """hypothesis, derandomized: the same FUZZ_CASES inputs on every run, shrunk to a small one on failure."""
+
+    @hypothesis.settings(
+        max_examples=FUZZ_CASES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(hypothesis.HealthCheck),
+    )
+    @hypothesis.given(text=_settings_files(fuzz_base))
+    def check_one(text: str) -> None:
         code, stdout, stderr = _check_text(scratch, text)
-        context = f"case {case} (seed 12): {text[:300]}"
-        assert code in outcomes, f"{context}\nexit {code}\n{stderr}"
-        outcomes[code] += 1
-        assert "Traceback" not in stderr, context
-        assert MARKER not in stdout + stderr, f"{context}\n{stderr}"
+        assert code in OUTCOMES, f"exit {code}\n{stderr}"
+        OUTCOMES[code] += 1
+        assert "Traceback" not in stderr
+        assert MARKER not in stdout + stderr, stderr
         if code == 2:
             problems = [line for line in stderr.splitlines()[1:] if line.startswith("  - ")]
-            assert problems and all(PROBLEM_LINE.match(line) for line in problems), f"{context}\n{stderr}"
-    if scratch != tmp_path:
-        shutil.rmtree(scratch)
-    print(f"fuzzed check: {outcomes[0]} valid, {outcomes[2]} refused of {FUZZ_CASES}")
-    assert outcomes[0] > 0 and outcomes[2] > FUZZ_CASES // 2
+            assert problems and all(PROBLEM_LINE.match(line) for line in problems), stderr
+
+    check_one()
+    print(f"fuzzed check: {OUTCOMES[0]} valid, {OUTCOMES[2]} refused")
+    assert OUTCOMES[0] > 0 and OUTCOMES[2] > FUZZ_CASES // 2
 
 
 def test_gunicorn_keeps_its_request_limits_unless_raised_on_purpose(tmp_path: Path) -> None:
