@@ -37,7 +37,10 @@ REDIS_ROLES = ("broker", "results", "cache", "data_cache", "async_events")
 
 # secret_files keys: Superset config names, at most 64 characters (a systemd credential name is built from it).
 SECRET_FILE_KEY = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
-# Config keys that hold a secret the rendered config already manages: never a secret_files key.
+# Every config key the rendered superset_config.py assigns, and the setting that controls it: never
+# a secret_files key (tests/python/test_render.py keeps this in step with the renderer).
+_WEB = "web.public_url / web.login_rate_limit"
+_REPORTS = "reports.*"
 MANAGED_CONFIG_KEYS = {
     "SECRET_KEY": "secret_key_file",
     "GLOBAL_ASYNC_QUERIES_JWT_SECRET": "global_async_queries.jwt_secret_file",
@@ -50,6 +53,54 @@ MANAGED_CONFIG_KEYS = {
     "RATELIMIT_STORAGE_URI": "redis.password_file",
     "SMTP_PASSWORD": "reports.smtp.password_file",
     "SLACK_API_TOKEN": "reports.slack.token_file",
+    "DATA_DIR": "state_dir",
+    "FEATURE_FLAGS": "feature_flags",
+    "SQLLAB_TIMEOUT": "sql_lab.timeout_seconds",
+    "SQLLAB_ASYNC_TIME_LIMIT_SEC": "sql_lab.async_time_limit_seconds",
+    "SUPERSET_WEBSERVER_TIMEOUT": "web.timeout_seconds",
+    "SUPERSET_ASYNC_SQLLAB_PENDING_TIMEOUT_SECONDS": "sql_lab.pending_timeout_seconds",
+    "SUPERSET_ASYNC_SQLLAB_RUNNING_TIMEOUT_SECONDS": "sql_lab.running_grace_seconds",
+    "GLOBAL_ASYNC_QUERIES_TRANSPORT": "global_async_queries.transport",
+    "GLOBAL_ASYNC_QUERIES_POLLING_DELAY": "global_async_queries.polling_delay_ms",
+    "GLOBAL_ASYNC_QUERIES_JWT_COOKIE_SECURE": "web.public_url",
+    **dict.fromkeys(
+        (
+            "AUTH_RATE_LIMIT",
+            "AUTH_RATE_LIMITED",
+            "RATELIMIT_APPLICATION",
+            "RATELIMIT_ENABLED",
+            "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED",
+            "RATELIMIT_KEY_PREFIX",
+            "RATELIMIT_SWALLOW_ERRORS",
+            "SESSION_COOKIE_SECURE",
+            "ENABLE_PROXY_FIX",
+            "PROXY_FIX_CONFIG",
+            "WEBDRIVER_BASEURL_USER_FRIENDLY",
+        ),
+        _WEB,
+    ),
+    **dict.fromkeys(
+        (
+            "ALERT_REPORTS_NOTIFICATION_DRY_RUN",
+            "CELERY_BEAT_SCHEDULER_EXPIRES",
+            "SCREENSHOT_LOAD_WAIT",
+            "SCREENSHOT_LOCATE_WAIT",
+            "SCREENSHOT_SELENIUM_ANIMATION_WAIT",
+            "SCREENSHOT_SELENIUM_HEADSTART",
+            "SMTP_HOST",
+            "SMTP_MAIL_FROM",
+            "SMTP_PORT",
+            "SMTP_SSL",
+            "SMTP_SSL_SERVER_AUTH",
+            "SMTP_STARTTLS",
+            "SMTP_USER",
+            "WEBDRIVER_BASEURL",
+            "WEBDRIVER_CONFIGURATION",
+            "WEBDRIVER_OPTION_ARGS",
+            "WEBDRIVER_TYPE",
+        ),
+        _REPORTS,
+    ),
 }
 
 

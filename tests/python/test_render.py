@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from fixtures.common import SettingsFactory, run_cli, write_secret
+from superset_async_glue.settings import MANAGED_CONFIG_KEYS
 
 
 def render(settings: Path, out: Path) -> str:
@@ -94,6 +96,21 @@ def test_credentials_directory_wins_over_the_configured_path(make_settings: Sett
     write_secret(creds / "secret_key", "from-systemd-" + "x" * 32)
     loaded = import_config(config, env={"CREDENTIALS_DIRECTORY": str(creds)})
     assert json.loads(loaded.stdout)["secret_key"] == "from-systemd-" + "x" * 32
+
+
+def test_every_key_the_config_renders_is_refused_as_a_secret_files_key(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    """MANAGED_CONFIG_KEYS (settings.py) must list every name the renderer assigns, with every part on."""
+    everything = {
+        "web": {"public_url": "https://superset.example.org/"},
+        "reports": {"enabled": True, "smtp": {"host": "mail.example", "user": "u", "password_file": "/run/k/m"}},
+        "secret_files": {"MAPBOX_API_KEY": "/run/keys/mapbox"},
+        "redis": {"password_file": "/run/keys/redis"},
+    }
+    text = render(make_settings(everything), tmp_path / "c.py")
+    rendered = set(re.findall(r"^([A-Z][A-Z0-9_]*) = ", text, re.MULTILINE)) - {"MAPBOX_API_KEY"}
+    assert sorted(rendered - set(MANAGED_CONFIG_KEYS)) == [], "add these to MANAGED_CONFIG_KEYS in settings.py"
 
 
 def test_secret_files_are_read_at_import_from_their_credential_first(
