@@ -33,6 +33,7 @@ from fixtures.verify_faults import (
     wait_for_worker,
 )
 from superset_async_glue.loading import load_settings
+from superset_async_glue.redis_urls import role_url, with_auth
 from superset_async_glue.render import render_config
 from superset_async_glue.verify.client import SupersetApiError, SupersetClient
 from superset_async_glue.verify.redact import Redactor
@@ -278,6 +279,10 @@ def test_the_imported_configs_redis_clients_are_the_settings(
         expected = {"db": getattr(r.dbs, endpoint.role), **auth, **where}
         found[endpoint.client] = {k: kwargs.get(k) for k in expected}
         assert found[endpoint.client] == expected, endpoint.client
+    # The rendered config adds credentials with its own _with_auth (it must import without the glue); the
+    # glue's clients use redis_urls.with_auth: the two rules give the same URL.
+    secret = password if r.password_file else None
+    assert loaded.broker_url == with_auth(role_url(r, r.dbs.broker, "kombu"), r.username, secret)
     assert set(found) == {
         "CELERY_CONFIG.result_backend",
         "RESULTS_BACKEND",
