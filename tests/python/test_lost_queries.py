@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 from fixtures.stack import Stack, start_stack
 from fixtures.superset_api import SupersetClient
+from superset_async_glue import procfs
 from superset_async_glue.loading import load_settings
 from superset_async_glue.render import running_timeout_seconds, visibility_timeout
-from superset_async_glue.runner import procfs
 from superset_async_glue.runner.readiness import broker_tcp_url
 from superset_async_glue.sqllab_watchdog import LOST_PREFIX, OVERDUE_PREFIX, SWEEP_INTERVAL_SECONDS, lost_message
 

@@ -19,9 +19,9 @@ import requests
 from fixtures.common import BIN, free_port, run_cli, write_secret
 from fixtures.stack import Stack, leftover_processes, require_servers
 from fixtures.superset_api import SupersetClient
+from superset_async_glue import procfs
 from superset_async_glue.commands import role_command
 from superset_async_glue.loading import load_settings
-from superset_async_glue.runner import procfs
 from superset_async_glue.runner.demo import DEMO_DATABASE_NAME, DEMO_ROWS
 
 ROLES = ["redis", "clickhouse", "web", "worker", "beat"]

@@ -20,8 +20,8 @@ import pytest
 import redis
 from fixtures.stack import Stack, start_stack
 from fixtures.superset_api import SupersetApiError, SupersetClient
+from superset_async_glue import procfs
 from superset_async_glue.loading import load_settings
-from superset_async_glue.runner import procfs
 from superset_async_glue.runner.readiness import web_health, worker_ping
 from superset_async_glue.runner.redis_server import ping as redis_ping
 from superset_async_glue.runner.supervisor import RestartPolicy

@@ -21,8 +21,8 @@ from fixtures.common import SettingsFactory, run_cli
 from fixtures.stack import Stack, start_stack
 from fixtures.superset_api import SupersetClient
 from pydantic import ValidationError
+from superset_async_glue import procfs
 from superset_async_glue.loading import load_settings
-from superset_async_glue.runner import procfs
 from superset_async_glue.runner.readiness import worker_ping
 from superset_async_glue.settings import Settings
 from superset_async_glue.sqllab_watchdog import FAILURE_PREFIX, bound_seconds

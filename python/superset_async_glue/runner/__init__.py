@@ -4,9 +4,3 @@
 `redis_server` and `clickhouse_server` the two servers' configuration, `demo` the embedded demo,
 `state` the stack.json format that `down`, `status` and `verify` read.
 """
-
-# The tests still import `superset_async_glue.runner.procfs`; /proc reading lives in the low module
-# superset_async_glue.procfs, which verify uses too.
-from .. import procfs
-
-__all__ = ["procfs"]
