@@ -284,6 +284,25 @@ class MetadataDB(Model):
 CREDENTIAL_SLUG_SEPARATORS = r"[^A-Za-z0-9]+"
 
 
+_SECRET_NAME = re.compile(r"password|passwd|secret|token|private_key", re.IGNORECASE)
+
+
+def _secret_looking_key(value: Any, path: str = "") -> str | None:
+    """The dotted location of the first key that names a secret and holds a non-empty string."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if _SECRET_NAME.search(str(key)) and isinstance(inner, str) and inner:
+                return where
+            if (found := _secret_looking_key(inner, where)) is not None:
+                return found
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            if (found := _secret_looking_key(inner, f"{path}[{index}]")) is not None:
+                return found
+    return None
+
+
 def credential_slug(name: str) -> str:
     """A database name as it appears in a systemd credential name (letters, digits, underscore)."""
     return re.sub(CREDENTIAL_SLUG_SEPARATORS, "_", name).strip("_").lower()
@@ -507,6 +526,18 @@ class Database(Model):
     @classmethod
     def _uri(cls, value: str) -> str:
         _check_uri(value)
+        return value
+
+    @field_validator("extra")
+    @classmethod
+    def _no_secret_in_extra(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # extra goes to Superset's API and, on NixOS, into the store: e.g. engine_params.connect_args.password
+        if (where := _secret_looking_key(value)) is not None:
+            raise LocatedValueError(
+                where,
+                "looks like a secret given inline; put the database password in password_file "
+                "(other secrets: secret_files, read from a file at import)",
+            )
         return value
 
 

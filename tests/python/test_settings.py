@@ -156,6 +156,20 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
     ("redis-socket-too-long", {"redis": {"unix_socket": "/" + "s" * 120}}, "redis.unix_socket", "107 bytes"),
     ("state-dir-question-mark", {"state_dir": "/srv/a?mode=ro"}, "state_dir", "SQLite URI"),
     ("secret-path-tab", {"secret_key_file": "/run/keys/a\tb"}, "secret_key_file", "no control characters"),
+    (
+        "password-in-database-extra",
+        {
+            "databases": [
+                {
+                    "name": "c",
+                    "uri": "clickhousedb://u@h/d",
+                    "extra": {"engine_params": {"connect_args": {"password": "x"}}},
+                }
+            ]
+        },
+        "databases[0].extra.engine_params.connect_args.password",
+        "looks like a secret given inline",
+    ),
     ("uri-bad-port", {"databases": [{"name": "c", "uri": "clickhousedb://u@h:80x/d"}]}, "databases[0].uri", "port"),
     ("uri-with-newline", {"metadata_db": {"uri": "postgresql://u@db/x\ny"}}, "metadata_db.uri", "whitespace"),
     ("queue-with-comma", {"worker": {"queues": ["a,b"]}}, "worker.queues[0]", "letters, digits"),
