@@ -1,8 +1,8 @@
 """Run the nine checks concurrently and hand each result to `emit` as soon as it is known.
 
 Each check is a gather (I/O, returning facts) followed by its verdict (judge.py, pure). The probe in
-the web's environment starts first; the gathers that several checks share (the Redis PINGs for 2, 3
-and the worker survey; the worker survey for 4, 6, 8 and 9) run once through `Once`. A check that
+the web's environment starts first; the gathers that several checks share run once through `Once`:
+the Redis PINGs (checks 2, 3 and the worker survey) and the worker survey (checks 4, 6, 8 and 9). A check that
 hangs past its deadline fails with that fact instead of holding the run up.
 """
 
