@@ -20,8 +20,10 @@ from superset_async_glue.secret_io import write_private
 from superset_async_glue.verify.client import SupersetClient
 from test_settings import run_main
 
-# Files the runner writes on purpose without secrets and readable (inside the 0700 state dir).
-READABLE_BY_DESIGN = {"superset_config.py", "settings.json"}
+# Files without secrets that may be readable (inside the 0700 state dir): the rendered config, the
+# demo's settings, and the config's bytecode, written by whichever process imports it first (`verify`
+# run by another test, under that process's umask).
+READABLE_BY_DESIGN = {"superset_config.py", "settings.json", "__pycache__", "superset_config.cpython-311.pyc"}
 # The one file besides the secret files that holds a secret: redis-server reads its password from its
 # config file (0600, in the 0700 run dir, regenerated at each start).
 SECRET_BEARING = {"run/redis.conf": {"redis_password"}}
