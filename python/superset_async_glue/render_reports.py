@@ -11,6 +11,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from .settings import Settings, secret_files
+from .web_address import web_url
 
 # Why each browser argument (keep docs/reports.md in step):
 # --headless=new: no display; Chromium's current headless mode renders like a desktop browser.
@@ -76,12 +77,8 @@ def _browser_env_code(settings: Settings) -> str:
 
 
 def webdriver_base_url(settings: Settings) -> str:
-    """WEBDRIVER_BASEURL: where the worker's browser opens Superset."""
-    if settings.reports.webdriver.base_url:
-        return settings.reports.webdriver.base_url
-    bind = settings.web.bind
-    host = "127.0.0.1" if bind in ("0.0.0.0", "localhost") else ("::1" if bind == "::" else bind)  # noqa: S104
-    return f"http://{f'[{host}]' if ':' in host else host}:{settings.web.port}/"
+    """WEBDRIVER_BASEURL: where the worker's browser opens Superset (this host's web unless set)."""
+    return settings.reports.webdriver.base_url or web_url(settings)
 
 
 def executor(settings: Settings) -> str:
