@@ -376,8 +376,9 @@ A: the seed's hand-made layout (plain superset_config.py; Redis DB 0 broker, 1 r
 3 data cache, 4 GAQ; gunicorn 2 workers x 4 gthread threads; `celery worker --pool=prefork -O fair
 -c {CONCURRENCY}`; `celery beat`; Redis with its default persistence). B: `superset-async up` with
 the demo settings and worker.concurrency {CONCURRENCY} (same web and worker sizes; Redis AOF with
-`appendfsync always`; bootstrap at every start). Same virtualenv and lock; both query one ClickHouse
-server started by the benchmark, SQLite metadata.
+`appendfsync always`; bootstrap at every start, without importing Superset when nothing changed;
+beat on a bare Celery app; web preloaded; gc.freeze before forks). Same virtualenv and lock; both
+query one ClickHouse server started by the benchmark, SQLite metadata.
 
 | figure | A | B | B/A |
 |---|---|---|---|
