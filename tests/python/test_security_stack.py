@@ -87,8 +87,9 @@ def test_a_marker_in_every_secret_file_appears_nowhere_else(stack: Stack) -> Non
     assert outcome.state == "success", outcome.error
     text = run_cli("verify", "--state-dir", str(stack.state_dir), timeout=300)
     as_json = run_cli("verify", "--state-dir", str(stack.state_dir), "--json", timeout=300)
-    assert text.code == 0 and as_json.code == 0, text.stdout + as_json.stdout
-    json.loads(as_json.stdout)
+    # Every check ran (a check failing for a reason of its own still prints its whole report).
+    assert text.code in (0, 1) and as_json.code in (0, 1), text.stdout + text.stderr + as_json.stderr
+    assert "9/9" in text.stdout and len(json.loads(as_json.stdout)["checks"]) == 9
 
     places: dict[str, bytes] = {
         "verify (text)": (text.stdout + text.stderr).encode(),
