@@ -72,7 +72,7 @@ with app.app_context():
         "data_cache_type": c["DATA_CACHE_CONFIG"]["CACHE_TYPE"],
         "gaq_enabled": feature_flag_manager.is_feature_enabled("GLOBAL_ASYNC_QUERIES"),
         "persistence": feature_flag_manager.is_feature_enabled("SQLLAB_BACKEND_PERSISTENCE"),
-        "custom_flag": feature_flag_manager.is_feature_enabled("ALERT_REPORTS"),
+        "custom_flag": feature_flag_manager.is_feature_enabled("DATASET_FOLDERS"),
         "gaq_backend": type(async_query_manager._cache).__name__,
         "gaq_transport": c["GLOBAL_ASYNC_QUERIES_TRANSPORT"],
         "gaq_delay": c["GLOBAL_ASYNC_QUERIES_POLLING_DELAY"],
@@ -118,7 +118,7 @@ def loaded(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) 
                 "public_url": "https://superset.example.org/",
                 "login_rate_limit": "3 per minute",
             },
-            "feature_flags": {"ALERT_REPORTS": True},
+            "feature_flags": {"DATASET_FOLDERS": True},
             "secret_files": {"MAPBOX_API_KEY": str(write_secret(tmp / "mapbox", MAPBOX_KEY))},
         },
     )
