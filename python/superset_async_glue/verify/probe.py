@@ -1,15 +1,15 @@
 """Run by the web's own interpreter (a subprocess): what the web's environment does with the config.
 
 Standalone on purpose: it imports nothing from the glue, because the web's environment may not have
-it (`--web-python`). It starts importing the config at once, reads one JSON request on stdin (it
-carries the broker URL with credentials, so never on the command line) and writes JSON lines to stdout:
+it (`--web-python`). It imports the config, then reads one JSON request on stdin (it carries the broker
+URL with credentials, so never on the command line), and writes JSON lines to stdout:
 
-1. {"part": "publish"}: versions of kombu, redis-py and Celery, and a real publish and consume through
-   kombu on the broker (what SQL Lab's `get_sql_results.delay()` does first; it fails here with
-   kombu's VersionMismatch when kombu >= 5.7 meets redis-py < 6.1).
-2. {"part": "config"}: SUPERSET_CONFIG_PATH imported the way superset/config.py imports it (a module
+1. {"part": "config"}: SUPERSET_CONFIG_PATH imported the way superset/config.py imports it (a module
    from a file, with the web's environment variables), and how long that took; never its values.
    Superset itself is not imported: that took 3.5 s and its defaults are known (verify/target.py).
+2. {"part": "publish"}: versions of kombu, redis-py and Celery, and a real publish and consume through
+   kombu on the broker (what SQL Lab's `get_sql_results.delay()` does first; it fails here with
+   kombu's VersionMismatch when kombu >= 5.7 meets redis-py < 6.1).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import json
 import os
 import re
 import sys
-import threading
 import time
 import uuid
 from typing import Any
@@ -97,35 +96,22 @@ def main() -> None:
     # The config may print (Superset's prints "Loaded your LOCAL configuration"): stdout is for our JSON.
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
-    lock = threading.Lock()
 
     def emit(part: str, body: dict[str, Any]) -> None:
-        with lock:
-            out.write(json.dumps({"part": part, **body}, default=str) + "\n")
-            out.flush()
+        out.write(json.dumps({"part": part, **body}, default=str) + "\n")
+        out.flush()
 
-    def config_part() -> None:
-        try:
-            emit("config", {"ok": True, **_config()})
-        except BaseException as err:  # a config that raises is the finding, whatever it raises
-            emit("config", {"ok": False, "error": _error(err)})
-
-    # The import of the config starts at once; the request arrives while it runs.
-    importer = threading.Thread(target=config_part, daemon=True)
-    importer.start()
+    # One thread, one import at a time: the config (celery, redis) and the publish (kombu) import
+    # overlapping packages, and two threads importing them at once can see a module half-initialised
+    # ("cannot import name ... most likely due to a circular import"). The config goes first: verify
+    # sends the request only after its own import of the config, so the wait costs nothing.
+    try:
+        emit("config", {"ok": True, **_config()})
+    except BaseException as err:  # a config that raises is the finding, whatever it raises
+        emit("config", {"ok": False, "error": _error(err)})
     text = sys.stdin.read()
-    if not text:  # no broker to publish to: the config is all there is to try
-        importer.join()
-        return
-    request = json.loads(text)
-    emit(
-        "publish",
-        {
-            "versions": _versions(),
-            "publish": _publish(request["broker"]),
-        },
-    )
-    importer.join()
+    if text:  # empty: no broker to publish to (the config did not import in verify)
+        emit("publish", {"versions": _versions(), "publish": _publish(json.loads(text)["broker"])})
 
 
 if __name__ == "__main__":

@@ -112,6 +112,16 @@ def _check(gather: Callable[[], F], verdict: Callable[[F], CheckResult]) -> Call
     return check
 
 
+def _import_clients() -> None:
+    """Import the Celery, kombu and redis-py modules the checks use here, once, before their threads
+    start: threads importing overlapping packages at once can see a module half-initialised ("cannot
+    import name ... most likely due to a circular import"), which the probe did before it imported in
+    one thread (probe.py)."""
+    import celery.app.annotations  # noqa: PLC0415
+    import celery.backends.redis  # noqa: F401, PLC0415
+    import kombu.transport.redis  # noqa: F401, PLC0415
+
+
 def _guard(spec: CheckSpec, check: Callable[[], CheckResult]) -> CheckResult:
     try:
         return check()
@@ -130,6 +140,7 @@ def run_verify(options: VerifyOptions, settings: Settings, emit: Callable[[Check
         probe.stop()
         raise
     probe.send(target.config)
+    _import_clients()
     run = Run(target, platform, probe)
     done: queue.Queue[CheckResult] = queue.Queue()
     for spec, check in run.checks().items():

@@ -1,6 +1,6 @@
 """Gather for checks 6 and 7 in the web's own Python environment (probe.py run by the web's interpreter).
 
-One subprocess serves both: it imports the config as Superset does (check 6) while it publishes and
+One subprocess serves both: it imports the config as Superset does (check 6), then publishes and
 consumes a message through kombu on the broker (check 7). Verify starts it before every other check.
 """
 
