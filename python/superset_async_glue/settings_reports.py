@@ -140,7 +140,7 @@ class Webdriver(_Model):
             return None
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
-            raise ValueError(f"expected an http(s):// address without credentials, such as http://10.0.0.5:8088/")
+            raise ValueError("expected an http(s):// address without credentials, such as http://10.0.0.5:8088/")
         if re.search(r"[\s\x00-\x1f\x7f]", value) or parts.query or parts.fragment:
             raise ValueError("expected a plain address (no whitespace, query or fragment)")
         return value if value.endswith("/") else value + "/"
