@@ -265,6 +265,14 @@ class MetadataDB(Model):
         description="SQLAlchemy URI without a password; default: SQLite file superset.db in state_dir.",
     )
     password_file: SecretFile | None = Field(None, description="File holding the metadata DB password.")
+    backups_kept: int = Field(
+        5,
+        ge=0,
+        description=(
+            "Before migrations change it, bootstrap dumps the metadata DB into state_dir/backups and keeps this many"
+            " newest dumps (0: no dumps). See docs/upgrades.md."
+        ),
+    )
 
     @field_validator("uri")
     @classmethod

@@ -76,7 +76,7 @@ def _run_steps(settings: Settings, config_path: Path, record: Callable[[StepResu
     with superset_app(settings, config_path) as app:
         from flask import g  # noqa: PLC0415 - Flask only once Superset's app exists
 
-        migrated = record(_guarded(MIGRATIONS, migrate))
+        migrated = record(_guarded(MIGRATIONS, lambda: migrate(settings)))
         if migrated.outcome is Outcome.FAILED:
             for name in _step_names(settings)[1:]:
                 record(StepResult(name, Outcome.SKIPPED, "migrations failed"))

@@ -7,6 +7,8 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
+from ..settings import Settings
+from .backups import backup_before_upgrade
 from .result import Outcome, StepResult
 
 STEP = "migrations"
@@ -29,15 +31,22 @@ def current_revisions(db: Any) -> set[str]:
         return set(MigrationContext.configure(connection).get_current_heads())
 
 
-def migrate() -> StepResult:
-    """Upgrade the metadata DB to head, only when it is not there already."""
+def migrate(settings: Settings) -> StepResult:
+    """Upgrade the metadata DB to head, only when it is not there already, after dumping it (backups.py).
+
+    A new (empty) metadata DB has nothing to back up; `metadata_db.backups_kept = 0` turns dumps off.
+    """
     import flask_migrate  # noqa: PLC0415
     from superset import db  # noqa: PLC0415
 
     heads = migration_heads()
     current = current_revisions(db)
     if current == heads:
-        return StepResult(STEP, Outcome.UNCHANGED, f"metadata DB at head {_fmt(heads)}")
+        return StepResult(STEP, Outcome.UNCHANGED, f"metadata DB at head {_fmt(heads)}; nothing to migrate, no backup")
+    backup = ""
+    if current and settings.metadata_db.backups_kept > 0:
+        dump = backup_before_upgrade(settings, current)
+        backup = f"; backup {dump.parent.name}/{dump.name}"
     # The same code path as `superset db upgrade`; its scripts print progress, which belongs in the log.
     with redirect_stdout(sys.stderr):
         flask_migrate.upgrade()
@@ -47,7 +56,7 @@ def migrate() -> StepResult:
         return StepResult(STEP, Outcome.FAILED, f"upgrade ended at {_fmt(after)}, expected head {_fmt(heads)}")
     if not current:
         return StepResult(STEP, Outcome.CREATED, f"new metadata DB upgraded to head {_fmt(heads)}")
-    return StepResult(STEP, Outcome.UPDATED, f"upgraded from {_fmt(current)} to {_fmt(heads)}")
+    return StepResult(STEP, Outcome.UPDATED, f"upgraded from {_fmt(current)} to {_fmt(heads)}{backup}")
 
 
 def _fmt(revisions: set[str]) -> str:
