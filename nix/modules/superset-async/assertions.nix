@@ -164,7 +164,7 @@ in
     }) s.databases;
 
     warnings =
-      lib.optional (cfg.openFirewall && cfg.web.enable && lib.elem s.web.bind loopback)
+      lib.optional (cfg.openFirewall && cfg.web.enable && !cfg.nginx.enable && lib.elem s.web.bind loopback)
         "${opt}.openFirewall is set but the web server listens on ${s.web.bind} only; set ${opt}.settings.web.bind."
       ++ lib.optional (cfg.init.enable && s.admin.password_file == null)
         "${opt}.settings.admin.password_file is null: superset-async-init creates no admin user.";

@@ -124,6 +124,7 @@ in
     ./redis.nix
     ./units.nix
     ./assertions.nix
+    ./nginx.nix
   ];
 
   # No maintainers are listed yet: the module lives outside nixpkgs, in this flake (issues go to its repository).
@@ -156,7 +157,7 @@ in
     openFirewall = mkOption {
       type = types.bool;
       default = false;
-      description = "Open `settings.web.port` in the firewall (when the web role runs here).";
+      description = "Open `settings.web.port` in the firewall (when the web role runs here); with `nginx.enable`, the proxy's ports 80 and 443 instead.";
     };
 
     redis.createLocally = mkOption {

@@ -98,7 +98,7 @@ in
     # primary group no users.groups entry declares); a custom user brings its own group.
     users.groups = mkIf (cfg.user == "superset-async" || cfg.group == "superset-async") { ${cfg.group} = { }; };
 
-    networking.firewall.allowedTCPPorts = optionals (cfg.openFirewall && cfg.web.enable) [ s.web.port ];
+    networking.firewall.allowedTCPPorts = optionals (cfg.openFirewall && cfg.web.enable && !cfg.nginx.enable) [ s.web.port ];
 
     systemd.services = {
       superset-async-init = mkIf cfg.init.enable (

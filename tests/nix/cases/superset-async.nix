@@ -908,4 +908,149 @@ in
   (fail "a database password file given as a relative path"
     (with' { services.superset-async.settings.databases."ClickHouse (demo)".password_file = lib.mkForce "keys/ch"; })
     "password_file")
+  # ---- nginx.enable: the TLS reverse proxy (nginx.nix) -----------------------------------------
+  (ok "nginx: the proxy in front, ACME, public_url set and the web on loopback"
+    (with' {
+      services.superset-async = {
+        nginx = {
+          enable = true;
+          virtualHostName = "superset.example.org";
+        };
+        openFirewall = true;
+        settings.web.timeout_seconds = 120;
+      };
+      security.acme = {
+        acceptTerms = true;
+        defaults.email = "ops@example.org";
+      };
+    })
+    (cfg:
+      let
+        vhost = cfg.services.nginx.virtualHosts."superset.example.org";
+        root = vhost.locations."/";
+        rendered = cfg.system.build.nginxVirtualHosts."superset.example.org";
+      in
+      [
+        { name = "nginx on"; cond = cfg.services.nginx.enable; }
+        { name = "proxyPass to the web on loopback"; expected = "http://127.0.0.1:8088"; got = root.proxyPass; }
+        { name = "HTTPS forced, certificate from ACME"; cond = vhost.forceSSL && vhost.enableACME; }
+        { name = "ACME certificate requested"; expected = "superset.example.org"; got = cfg.security.acme.certs."superset.example.org".domain; }
+        {
+          name = "public_url is the virtual host (secure cookies, ProxyFix, HSTS in the rendered config)";
+          expected = "https://superset.example.org/";
+          got = (final cfg).web.public_url;
+        }
+        { name = "web on loopback"; expected = "127.0.0.1"; got = (final cfg).web.bind; }
+        {
+          name = "the headers ProxyFix reads, websockets' Upgrade, body size, timeouts past gunicorn's";
+          got = rendered;
+          contains = [
+            "listen 0.0.0.0:443 ssl;"
+            "return 301 https://$host$request_uri;"
+            "ssl_certificate /var/lib/acme/superset.example.org/fullchain.pem;"
+            "proxy_pass http://127.0.0.1:8088;"
+            "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;"
+            "proxy_set_header X-Forwarded-Proto $scheme;"
+            "proxy_set_header Host $host;"
+            "proxy_set_header Upgrade $http_upgrade;"
+            "proxy_set_header Connection $connection_upgrade;"
+            "client_max_body_size 100m;"
+            "proxy_read_timeout 130s;"
+          ];
+        }
+        { name = "openFirewall opens the proxy's ports, not the web's"; expected = [ 80 443 ]; got = cfg.networking.firewall.allowedTCPPorts; }
+        { name = "no warning (web on loopback is the point here)"; expected = [ ]; got = cfg.warnings; }
+      ]))
+
+  (ok "nginx: certificate files instead of ACME, the virtual host extended, the web port followed"
+    (with' {
+      services.superset-async = {
+        nginx = {
+          enable = true;
+          virtualHostName = "bi.example.org";
+          sslCertificate = "/var/lib/certs/bi/fullchain.pem";
+          sslCertificateKey = "/var/lib/certs/bi/key.pem";
+          clientMaxBodySize = "500m";
+          virtualHost = {
+            serverAliases = [ "superset.internal" ];
+            locations."/robots.txt".return = "200 'User-agent: *\\nDisallow: /\\n'";
+          };
+        };
+        settings.web = {
+          port = 9000;
+          public_url = "https://bi.example.org/superset/";
+        };
+      };
+    })
+    (cfg:
+      let
+        vhost = cfg.services.nginx.virtualHosts."bi.example.org";
+      in
+      [
+        { name = "no ACME"; cond = !vhost.enableACME && cfg.security.acme.certs == { }; }
+        { name = "the given certificate"; expected = "/var/lib/certs/bi/fullchain.pem"; got = vhost.sslCertificate; }
+        { name = "the user's alias and location merged in"; cond = vhost.serverAliases == [ "superset.internal" ] && vhost.locations ? "/robots.txt"; }
+        { name = "proxyPass follows web.port"; expected = "http://127.0.0.1:9000"; got = vhost.locations."/".proxyPass; }
+        { name = "a public_url of one's own wins"; expected = "https://bi.example.org/superset/"; got = (final cfg).web.public_url; }
+        { name = "body size"; got = vhost.locations."/".extraConfig; contains = "client_max_body_size 500m;"; }
+        { name = "no firewall port without openFirewall"; expected = [ ]; got = cfg.networking.firewall.allowedTCPPorts; }
+      ]))
+
+  (ok "nginx: a web still bound beyond loopback warns (X-Forwarded-* could be forged around the proxy)"
+    (with' {
+      services.superset-async = {
+        nginx = {
+          enable = true;
+          virtualHostName = "superset.example.org";
+          sslCertificate = "/var/lib/certs/fullchain.pem";
+          sslCertificateKey = "/var/lib/certs/key.pem";
+        };
+        openFirewall = true;
+        settings.web.bind = "0.0.0.0";
+      };
+    })
+    (cfg: [
+      { name = "warning"; cond = lib.any (lib.hasInfix "bypass the TLS proxy") cfg.warnings; }
+      { name = "proxyPass to loopback"; expected = "http://127.0.0.1:8088"; got = cfg.services.nginx.virtualHosts."superset.example.org".locations."/".proxyPass; }
+      { name = "the web's port stays closed"; expected = [ 80 443 ]; got = cfg.networking.firewall.allowedTCPPorts; }
+    ]))
+
+  (fail "nginx: ACME without accepting the CA's terms (NixOS' acme module)"
+    (with' { services.superset-async.nginx = { enable = true; virtualHostName = "superset.example.org"; }; })
+    "security.acme.acceptTerms")
+
+  (fail "nginx: a certificate without its key"
+    (with' {
+      services.superset-async.nginx = {
+        enable = true;
+        virtualHostName = "superset.example.org";
+        sslCertificate = "/var/lib/certs/fullchain.pem";
+      };
+    })
+    "services.superset-async.nginx.sslCertificate and services.superset-async.nginx.sslCertificateKey go together")
+
+  (fail "nginx: a certificate key in the Nix store"
+    (with' {
+      services.superset-async.nginx = {
+        enable = true;
+        virtualHostName = "superset.example.org";
+        sslCertificate = "/var/lib/certs/fullchain.pem";
+        sslCertificateKey = "${builtins.storeDir}/x-key.pem";
+      };
+    })
+    "services.superset-async.nginx.sslCertificateKey is in the Nix store")
+
+  (fail "nginx: proxying to a web that does not run here"
+    (with' {
+      services.superset-async = {
+        web.enable = false;
+        nginx = {
+          enable = true;
+          virtualHostName = "superset.example.org";
+          sslCertificate = "/var/lib/certs/fullchain.pem";
+          sslCertificateKey = "/var/lib/certs/key.pem";
+        };
+      };
+    })
+    "services.superset-async.web.enable is false")
 ]

@@ -7,5 +7,6 @@
   ./users.nix
   ./redis.nix
   ./networking.nix
+  ./nginx.nix
   ./system.nix
 ]
