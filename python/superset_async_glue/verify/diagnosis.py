@@ -28,6 +28,7 @@ BEAT_DUPLICATE = "beat-duplicate"
 TIME_LIMIT = "time-limit-not-enforced"
 REDIS_UNREACHABLE = "redis-unreachable"
 REDIS_ROLES_SHARED = "redis-roles-shared"
+REDIS_NOT_PERSISTENT = "redis-not-persistent"
 WEB_DOWN = "web-down"
 FORM_LOGIN_BROKEN = "form-login-broken"
 ADMIN_LOGIN_REFUSED = "admin-login-refused"
@@ -106,6 +107,11 @@ MODES: dict[str, FailureMode] = {
     REDIS_UNREACHABLE: FailureMode(
         "a Redis role is unreachable (connection refused, wrong password or DB index)",
         "start Redis and make redis.* in the settings match it; the check's reason names the role",
+    ),
+    REDIS_NOT_PERSISTENT: FailureMode(
+        "the broker's Redis has neither AOF nor RDB persistence: a restart of Redis loses every queued task",
+        "turn on AOF (redis.conf: appendonly yes; NixOS: services.redis.servers.<name>.appendOnly = true) or at "
+        "least RDB snapshots (save 900 1); the runner's and the module's own Redis have AOF on",
     ),
     REDIS_ROLES_SHARED: FailureMode(
         "two Redis roles share one DB (keys of one role are evicted or read by another)",

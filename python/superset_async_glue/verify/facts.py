@@ -69,6 +69,15 @@ class Ping:
 
 
 @dataclass(frozen=True)
+class Persistence:
+    """The broker Redis's persistence (CONFIG GET appendonly, save), or why it is unknown."""
+
+    aof: bool = False
+    rdb: bool = False
+    unknown: str | None = None  # CONFIG refused (an ACL without +config, a managed Redis) or failed: why
+
+
+@dataclass(frozen=True)
 class RedisFacts:
     """Checks 2 and 3's input: a PING through every Redis client the config builds, and the DB each role
     has in the settings and in the config."""
@@ -78,6 +87,7 @@ class RedisFacts:
     settings_dbs: Mapping[str, int] = field(default_factory=dict)
     cache_types: Mapping[str, str] = field(default_factory=dict)  # CACHE_CONFIG etc. -> CACHE_TYPE
     gaq_enabled: bool = False
+    broker_persistence: Persistence | None = None  # None: not asked (the broker did not answer PING)
 
 
 @dataclass(frozen=True)

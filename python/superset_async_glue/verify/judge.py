@@ -17,6 +17,7 @@ from .facts import (
     ConfigFacts,
     EndToEndFacts,
     Identity,
+    Persistence,
     Ping,
     RedisFacts,
     RoundTripFacts,
@@ -117,11 +118,27 @@ def judge_redis_ping(facts: RedisFacts) -> CheckResult:
         )
     slowest = max((p.seconds for p in pings), default=0.0)
     servers = sorted({p.server for p in pings})
-    return passed(
-        REDIS_PING,
+    pong = (
         f"PONG from {len(pings)} clients ({', '.join(p.client for p in pings)}) on {', '.join(servers)}; "
-        f"slowest {slowest * 1000:.0f} ms",
+        f"slowest {slowest * 1000:.0f} ms"
     )
+    persistence = facts.broker_persistence
+    if persistence is not None and persistence.unknown is None and not (persistence.aof or persistence.rdb):
+        return warned(
+            REDIS_PING,
+            f"{pong}; but the broker's Redis persists nothing (appendonly no, save ''): a restart loses queued tasks",
+            (dx.REDIS_NOT_PERSISTENT,),
+        )
+    return passed(REDIS_PING, f"{pong}{_persistence_note(persistence)}")
+
+
+def _persistence_note(persistence: Persistence | None) -> str:
+    if persistence is None:
+        return ""
+    if persistence.unknown is not None:
+        return f"; broker persistence unknown ({persistence.unknown})"
+    kinds = [name for name, on in (("AOF", persistence.aof), ("RDB", persistence.rdb)) if on]
+    return f"; broker persists with {' and '.join(kinds)}"
 
 
 def judge_redis_roles(facts: RedisFacts) -> CheckResult:

@@ -1,4 +1,5 @@
-"""Gather for checks 2 and 3: a PING through every Redis client the config builds.
+"""Gather for checks 2 and 3: a PING through every Redis client the config builds, and whether the
+broker's Redis persists anything (queued tasks survive its restart only with AOF or RDB).
 
 Each client is built the way its library builds it from the config (kombu for the broker, Celery
 for its result backend, cachelib's own client for RESULTS_BACKEND, redis.from_url as flask-caching
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .celery_app import TIMEOUT, bare_app, connection_identity
-from .facts import Ping, RedisFacts
+from .facts import Persistence, Ping, RedisFacts
 from .target import LoadedConfig, RedisEndpoint, Target
 
 
@@ -76,13 +77,36 @@ def ping_one(endpoint: RedisEndpoint, view: LoadedConfig) -> Ping:
     return Ping(endpoint.role, endpoint.client, server, db, True, time.monotonic() - started)
 
 
+def persistence_of(client: Any) -> Persistence:
+    """AOF and RDB as the server reports them; CONFIG may be refused by an ACL: then unknown, with why."""
+    try:
+        appendonly = client.config_get("appendonly").get("appendonly")
+        save = client.config_get("save").get("save")
+    except Exception as err:
+        return Persistence(unknown=f"{type(err).__name__}: {err}")
+    if appendonly is None or save is None:
+        return Persistence(unknown="CONFIG GET returned no appendonly/save (a Redis-compatible server?)")
+    return Persistence(aof=str(appendonly) == "yes", rdb=bool(str(save).strip()))
+
+
+def broker_persistence(endpoint: RedisEndpoint, view: LoadedConfig) -> Persistence:
+    try:
+        with redis_client(endpoint, view) as client:
+            return persistence_of(client)
+    except Exception as err:  # the PING of the same client reports the connection itself
+        return Persistence(unknown=f"{type(err).__name__}: {err}")
+
+
 def redis_facts(target: Target) -> RedisFacts:
     """Every client's PING, with the DBs the settings give each role (checks 2 and 3 share this)."""
     view = target.config
     if view.error is not None:
         return RedisFacts(view.error)
-    with ThreadPoolExecutor(max_workers=max(1, len(view.endpoints))) as pool:
+    broker = next((e for e in view.endpoints if e.role == "broker" and e.kind == "kombu"), None)
+    with ThreadPoolExecutor(max_workers=max(1, len(view.endpoints) + 1)) as pool:
+        persistence = pool.submit(broker_persistence, broker, view) if broker is not None else None
         pings = tuple(pool.map(lambda e: ping_one(e, view), view.endpoints))
+    broker_ok = any(p.ok for p in pings if p.role == "broker")
     dbs = target.settings.redis.dbs
     return RedisFacts(
         None,
@@ -90,4 +114,5 @@ def redis_facts(target: Target) -> RedisFacts:
         {role: getattr(dbs, role) for role in ("broker", "results", "cache", "data_cache", "async_events")},
         view.cache_types(),
         view.gaq_enabled,
+        persistence.result() if persistence is not None and broker_ok else None,
     )
