@@ -1,13 +1,31 @@
-# One production host: PostgreSQL for Superset's metadata (created here), a local Redis with a
-# password, the web on loopback for a TLS reverse proxy in front (so the GAQ cookie is Secure), more
-# web and worker processes, and worker children recycled now and then.
+# One production host (docs/production.md): nginx in front with a certificate from Let's Encrypt
+# (the web on loopback behind it; Secure cookies, ProxyFix, HSTS), PostgreSQL for Superset's metadata
+# (created here), a local Redis with a password, Alerts & Reports by e-mail, more web and worker
+# processes, and worker children recycled now and then. The same settings as
+# examples/settings/production.json.
 #
 #   imports = [ inputs.superset-async.nixosModules.default ./production.nix ];
 #
 # Secrets: root-owned 0600 files outside the store, as in single-host.nix; the PostgreSQL password
-# below must be the one in /run/keys/superset-async/metadata_db_password.
+# below must be the one in /run/keys/superset-async/metadata_db_password, the SMTP one your mail
+# account's.
 { pkgs, ... }:
 {
+  # The TLS proxy: https://superset.example.org/ (the name must resolve to this host for ACME's
+  # HTTP-01 challenge). It sets settings.web.public_url and keeps the web on 127.0.0.1.
+  services.superset-async.nginx = {
+    enable = true;
+    virtualHostName = "superset.example.org";
+  };
+  security.acme = {
+    acceptTerms = true;
+    defaults.email = "ops@example.org";
+  };
+  services.superset-async.openFirewall = true; # with nginx: ports 80 and 443 only
+
+  # PostgreSQL for the metadata, set up by hand: a local server, a role with a password, TCP on
+  # loopback. TODO(issue 14): replace it with the module's metadata database createLocally once that
+  # lands (peer authentication over the socket, no password).
   services.postgresql = {
     enable = true;
     enableTCPIP = true;
@@ -49,10 +67,7 @@
     settings = {
       secret_key_file = "/run/keys/superset-async/secret_key";
       admin.password_file = "/run/keys/superset-async/admin_password";
-      global_async_queries = {
-        jwt_secret_file = "/run/keys/superset-async/gaq_jwt_secret";
-        jwt_cookie_secure = true; # served over HTTPS by the proxy
-      };
+      global_async_queries.jwt_secret_file = "/run/keys/superset-async/gaq_jwt_secret";
       redis.password_file = "/run/keys/superset-async/redis_password";
       metadata_db = {
         uri = "postgresql://superset@127.0.0.1:5432/superset";
@@ -70,6 +85,24 @@
         uri = "clickhousedb://superset@127.0.0.1:8123/default";
         password_file = "/run/keys/superset-async/clickhouse_password";
       };
+      # Alerts & Reports (docs/reports.md): beat schedules them, the worker takes the screenshots
+      # with a headless Chromium and sends them; links in the mails point at the proxy's address.
+      reports = {
+        enabled = true;
+        smtp = {
+          host = "smtp.example.org";
+          port = 587;
+          starttls = true;
+          user = "superset@example.org";
+          password_file = "/run/keys/superset-async/smtp_password";
+          mail_from = "superset@example.org";
+        };
+        webdriver = {
+          chromium_path = "${pkgs.chromium}/bin/chromium";
+          chromedriver_path = "${pkgs.chromedriver}/bin/chromedriver";
+        };
+      };
     };
   };
+  fonts.packages = [ pkgs.dejavu_fonts ]; # text in the screenshots
 }

@@ -61,7 +61,7 @@ def starting_settings(profile: Profile, secrets_dir: str, state_dir: str) -> dic
     if profile == "production":
         return {
             "//": "One production host: PostgreSQL metadata, Redis with a password, the web on loopback behind "
-            "a TLS reverse proxy.",
+            "a TLS reverse proxy, Alerts & Reports by e-mail. On NixOS: examples/nixos/production.nix.",
             **common,
             "metadata_db": {
                 "//": "SQLite cannot take many concurrent writers; PostgreSQL can.",
@@ -79,6 +79,22 @@ def starting_settings(profile: Profile, secrets_dir: str, state_dir: str) -> dic
                 "threads": 4,
             },
             "worker": {"concurrency": 4, "max_tasks_per_child": 200},
+            "reports": {
+                "//": "Alerts & Reports (docs/reports.md): beat schedules them every minute, the worker takes the "
+                "screenshots with a headless Chromium (Debian: chromium, chromium-driver) and mails them; links in "
+                "the mails point at web.public_url.",
+                "enabled": True,
+                "smtp": {
+                    "//": "Your mail server's submission port. init-settings writes a random placeholder into "
+                    "password_file: replace it with the mail account's password.",
+                    "host": "smtp.example.org",
+                    "port": 587,
+                    "starttls": True,
+                    "user": "superset@example.org",
+                    "password_file": secret("smtp_password"),
+                    "mail_from": "superset@example.org",
+                },
+            },
         }
     return {
         "//": "Scale-out: the same file on every host (same secrets); the web host runs init, web and beat, "

@@ -30,10 +30,15 @@ NIXOS_EVAL = """
 let
   h = import ./tests/nix/eval.nix { };
   pkg = h.pkgs.writeShellScriptBin "superset-async" "exit 0";
-  pkgs = h.pkgs // { superset-async = pkg; postgresql = pkg; };
+  pkgs = h.pkgs // { superset-async = pkg; postgresql = pkg; chromium = pkg; chromedriver = pkg;
+                     dejavu_fonts = pkg; };
+  # production.nix sets fonts.packages (the screenshots' fonts), which the stubs lack.
+  fonts = { lib, ... }: {
+    options.fonts.packages = lib.mkOption { type = lib.types.listOf lib.types.package; default = [ ]; };
+  };
   eval = name: (h.evalConfig {
     inherit pkgs;
-    modules = [ ./nix/modules/superset-async ./tests/nix/stubs/test-nodes.nix (./examples/nixos + "/${name}.nix")
+    modules = [ ./nix/modules/superset-async ./tests/nix/stubs/test-nodes.nix fonts (./examples/nixos + "/${name}.nix")
                 { services.superset-async.package = pkg; } ];
   }).config;
 in
@@ -60,7 +65,16 @@ def test_example_settings_are_the_profiles_and_check_and_render(profile: str, tm
     assert checked.code == 0, checked.stderr
     rendered = run_cli("render", "--settings", str(path), "--output", str(tmp_path / "superset_config.py"))
     assert rendered.code == 0, rendered.stderr
-    assert "CELERY_CONFIG" in (tmp_path / "superset_config.py").read_text()
+    config = (tmp_path / "superset_config.py").read_text()
+    assert "CELERY_CONFIG" in config
+    if profile == "production":  # behind the TLS proxy, with reports (docs/production.md)
+        for line in (
+            "SESSION_COOKIE_SECURE = True",
+            "ENABLE_PROXY_FIX = True",
+            "GLOBAL_ASYNC_QUERIES_JWT_COOKIE_SECURE = True",
+        ):
+            assert line in config, line
+        assert "FEATURE_FLAGS['ALERT_REPORTS'] = True" in config
 
 
 def test_comment_keys_are_ignored_anywhere_but_a_misspelled_key_is_still_an_error() -> None:
@@ -85,7 +99,14 @@ def test_init_settings_writes_a_valid_file_and_private_secrets_and_never_overwri
     assert kept.read_text() == "chosen-by-me\n"
     secrets_dir = out.parent / "secrets"
     assert stat.S_IMODE(secrets_dir.stat().st_mode) == 0o700
-    for name in ("secret_key", "gaq_jwt_secret", "redis_password", "metadata_db_password", "clickhouse_password"):
+    for name in (
+        "secret_key",
+        "gaq_jwt_secret",
+        "redis_password",
+        "metadata_db_password",
+        "clickhouse_password",
+        "smtp_password",
+    ):
         secret = secrets_dir / name
         assert stat.S_IMODE(secret.stat().st_mode) == 0o600, name
         assert len(secret.read_text().strip()) >= 32, name

@@ -7,6 +7,17 @@ let
   pkgs' = pkgs // {
     superset-async = pkgs.writeShellScriptBin "superset-async" "exit 0";
     postgresql = pkgs.writeShellScriptBin "psql" "exit 0";
+    chromium = pkgs.writeShellScriptBin "chromium" "exit 0";
+    chromedriver = pkgs.writeShellScriptBin "chromedriver" "exit 0";
+    dejavu_fonts = pkgs.writeText "dejavu-fonts" "";
+  };
+  # fonts.packages (the screenshots' fonts in production.nix) is not among the general stubs.
+  fontsStub = {
+    options.fonts.packages = lib.mkOption {
+      type = lib.types.listOf lib.types.package;
+      default = [ ];
+      description = "Font packages (NixOS' fonts.packages).";
+    };
   };
   example =
     file: extra: check:
@@ -57,18 +68,32 @@ in
       cond = builtins.readFile (root + "/templates/default/superset.nix") == builtins.readFile (root + "/examples/nixos/single-host.nix");
     }
   ]))
-  (example "examples/nixos/production.nix" [ postgresqlStub ] (cfg: [
-    {
-      name = "PostgreSQL metadata";
-      expected = "postgresql://superset@127.0.0.1:5432/superset";
-      got = cfg.services.superset-async.finalSettings.metadata_db.uri;
-    }
-    {
-      name = "the password unit runs before init";
-      cond = lib.elem "superset-async-init.service" cfg.systemd.services.superset-async-pg-password.before;
-    }
-    { name = "secure GAQ cookie"; cond = cfg.services.superset-async.finalSettings.global_async_queries.jwt_cookie_secure; }
-  ]))
+  (example "examples/nixos/production.nix" [ postgresqlStub fontsStub ] (cfg:
+    let
+      settings = cfg.services.superset-async.finalSettings;
+      vhost = cfg.services.nginx.virtualHosts."superset.example.org";
+    in
+    [
+      {
+        name = "PostgreSQL metadata";
+        expected = "postgresql://superset@127.0.0.1:5432/superset";
+        got = settings.metadata_db.uri;
+      }
+      {
+        name = "the password unit runs before init";
+        cond = lib.elem "superset-async-init.service" cfg.systemd.services.superset-async-pg-password.before;
+      }
+      { name = "nginx in front, certificate from ACME"; cond = vhost.forceSSL && vhost.enableACME && cfg.security.acme.certs ? "superset.example.org"; }
+      { name = "proxied to the web on loopback"; expected = "http://127.0.0.1:8088"; got = vhost.locations."/".proxyPass; }
+      { name = "public_url: Secure cookies, ProxyFix, HSTS"; expected = "https://superset.example.org/"; got = settings.web.public_url; }
+      { name = "web on loopback"; expected = "127.0.0.1"; got = settings.web.bind; }
+      { name = "only the proxy's ports open"; expected = [ 80 443 ]; got = cfg.networking.firewall.allowedTCPPorts; }
+      { name = "reports by e-mail"; cond = settings.reports.enabled && settings.reports.smtp.host == "smtp.example.org"; }
+      {
+        name = "the SMTP password reaches the worker as a credential";
+        cond = lib.elem "smtp_password:/run/keys/superset-async/smtp_password" cfg.systemd.services.superset-async-worker.serviceConfig.LoadCredential;
+      }
+    ]))
   (example "examples/nixos/scale-out-web.nix" [ ] (cfg: [
     {
       name = "init, web and beat; no worker";
