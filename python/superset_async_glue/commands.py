@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from .render_flower import flower_conf_path
 from .settings import Settings
 
-Role = Literal["web", "worker", "beat"]
-ROLES: tuple[Role, ...] = ("web", "worker", "beat")
+Role = Literal["web", "worker", "beat", "flower"]
+ROLES: tuple[Role, ...] = ("web", "worker", "beat", "flower")
 # Superset's own Celery app (superset.tasks.celery_app:app), with gc.freeze() before each prefork
 # child is forked (worker_app.py).
 WORKER_APP = "--app=superset_async_glue.worker_app:app"
@@ -96,6 +97,18 @@ def role_command(role: Role, settings: Settings, config_path: Path, bin_dir: Pat
         if k.max_tasks_per_child:
             argv.append(f"--max-tasks-per-child={k.max_tasks_per_child}")
         argv += k.extra_args
+    elif role == "flower":
+        f = settings.flower
+        argv = [
+            python,
+            str(bin_dir / "celery"),
+            BEAT_APP,  # a bare Celery app on the same CELERY_CONFIG: Flower needs the broker, not Superset
+            "flower",
+            f"--address={f.bind}",
+            f"--port={f.port}",
+            # Basic auth is read from its file by this rendered file, never passed here (render_flower.py).
+            f"--conf={flower_conf_path(config_path)}",
+        ]
     else:
         argv = [
             python,

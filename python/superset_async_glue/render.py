@@ -221,6 +221,9 @@ def render_config(settings: Settings) -> str:
         "beat_schedule": _beat_schedule(s),
         "broker_connection_retry_on_startup": True,
     }
+    if s.flower.enabled:
+        # Flower's task counts and runtimes come from the workers' task events (docs/metrics.md).
+        celery_attrs["worker_send_task_events"] = True
     if (ssl := _celery_ssl(s)) is not None:
         celery_attrs["broker_use_ssl"] = ssl
         celery_attrs["redis_backend_use_ssl"] = ssl
@@ -276,12 +279,32 @@ def render_config(settings: Settings) -> str:
         _web_section(s),
         "",
         render_reports(s),
+        "",
+        _stats_logger(s),
     ]
     if s.secret_files:
         parts += ["", _secret_files_section(s)]
     if s.extra_config.strip():
         parts += ["", "# extra_config from the settings (verbatim)", s.extra_config.rstrip("\n")]
     return "\n".join(parts).rstrip("\n") + "\n"
+
+
+def _stats_logger(s: Settings) -> str:
+    m = s.metrics
+    if m.statsd_host is None:
+        return "# STATS_LOGGER: Superset's DummyStatsLogger (metrics.statsd_host is unset)."
+    return "\n".join(
+        [
+            "# Superset's counters and timers over UDP to StatsD (docs/metrics.md). Only inside Superset (web,",
+            "# worker): beat, Flower and verify import this file without Superset, and importing",
+            "# superset.stats_logger would load all of it there.",
+            "if 'superset' in __import__('sys').modules:",
+            "    from superset.stats_logger import StatsdStatsLogger",
+            "",
+            f"    STATS_LOGGER = StatsdStatsLogger(host={pyliteral(m.statsd_host)}, port={m.statsd_port}, "
+            f"prefix={pyliteral(m.statsd_prefix)})",
+        ]
+    )
 
 
 def _watchdog_section(s: Settings) -> str:

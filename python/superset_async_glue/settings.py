@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .settings_monitoring import FLOWER_PASSWORD_CREDENTIAL, Flower, Metrics
 from .settings_reports import Reports, reports_problem
 
 # Keys a user may write when they mean the *_file variant: reported as "secrets are never inline"
@@ -54,6 +55,7 @@ MANAGED_CONFIG_KEYS = {
     "SMTP_PASSWORD": "reports.smtp.password_file",
     "SLACK_API_TOKEN": "reports.slack.token_file",
     "DATA_DIR": "state_dir",
+    "STATS_LOGGER": "metrics.statsd_host",
     "FEATURE_FLAGS": "feature_flags",
     "SQLLAB_TIMEOUT": "sql_lab.timeout_seconds",
     "SQLLAB_ASYNC_TIME_LIMIT_SEC": "sql_lab.async_time_limit_seconds",
@@ -668,6 +670,8 @@ class Settings(Model):
     worker: Worker = Field(default_factory=_defaults)
     beat: Beat = Field(default_factory=_defaults)
     reports: Reports = Field(default_factory=_defaults)
+    flower: Flower = Field(default_factory=_defaults)
+    metrics: Metrics = Field(default_factory=_defaults)
     secret_files: dict[str, SecretFile] = Field(
         default_factory=dict,
         description=(
@@ -761,6 +765,10 @@ def secret_files(settings: Settings) -> dict[str, tuple[str, str]]:
         ADMIN_CREDENTIAL: ("admin.password_file", settings.admin.password_file),
         "smtp_password": ("reports.smtp.password_file", settings.reports.smtp.password_file),
         "slack_token": ("reports.slack.token_file", settings.reports.slack.token_file),
+        FLOWER_PASSWORD_CREDENTIAL: (
+            "flower.password_file",
+            settings.flower.password_file if settings.flower.enabled else None,
+        ),
     }
     for index, db in enumerate(settings.databases):
         optional[database_credential(db)] = (

@@ -30,8 +30,10 @@ from .. import procfs
 from ..commands import Role, role_command, role_environment
 from ..errors import GlueError
 from ..files import write_atomically
+from ..flower_http import flower_healthy, flower_host, flower_url
 from ..loading import load_settings
 from ..render import render_config
+from ..render_flower import flower_conf_path, render_flower_config
 from ..settings import Database, Settings
 from ..web_address import web_url
 from .clickhouse_server import ClickHousePlan, local_clickhouse_database, plan_clickhouse
@@ -53,7 +55,7 @@ from .state import (
 ClickHouseMode = Literal["auto", "none"]
 # Seconds a role gets between SIGTERM and SIGKILL; Celery finishes running tasks first (warm shutdown).
 PROGRESS_EVERY = 5.0  # seconds between "still waiting" lines
-GRACE = {"web": 20.0, "worker": 30.0, "beat": 10.0, "clickhouse": 30.0, "redis": 15.0}
+GRACE = {"web": 20.0, "worker": 30.0, "beat": 10.0, "flower": 10.0, "clickhouse": 30.0, "redis": 15.0}
 LEFTOVER_GRACE = 5.0  # seconds the rest of a dead leader's group gets between SIGTERM and SIGKILL
 TICK = 0.5  # seconds between two looks at the processes and the requests once the stack is ready
 
@@ -213,6 +215,9 @@ class Supervisor:
         check_port_free(s.redis.port, "redis.port")
         check_port_free(s.web.port, "web.port", "127.0.0.1" if s.web.bind in ("localhost", "0.0.0.0") else s.web.bind)  # noqa: S104
         write_atomically(self.paths["config"], render_config(s))
+        if s.flower.enabled:
+            check_port_free(s.flower.port, "flower.port", flower_host(s))
+            write_atomically(flower_conf_path(self.paths["config"]), render_flower_config(s))
         me = os.getpid()
         self.state = StackState(
             state_dir=str(self.options.state_dir),
@@ -238,7 +243,8 @@ class Supervisor:
             self._start_clickhouse(declared)
         self._bootstrap()
         bins = bin_dir()
-        roles: tuple[Role, ...] = ("web", "worker", "beat") if s.beat.enabled else ("web", "worker")
+        roles: tuple[Role, ...] = ("web", "worker", *(("beat",) if s.beat.enabled else ()))
+        roles += ("flower",) if s.flower.enabled else ()
         for role in roles:
             command = role_command(role, s, self.paths["config"], bins)
             self._start(role, command.argv, {**os.environ, **command.env})
@@ -246,6 +252,8 @@ class Supervisor:
         self._wait("worker", "Celery ping on the broker", lambda: bool(worker_ping(s)), self.options.timeout)
         if "beat" in self.processes:
             self._wait("beat", "process running", lambda: True, 5)
+        if "flower" in self.processes:
+            self._wait("flower", f"GET {flower_url(s)}healthcheck -> 200", lambda: flower_healthy(s), 60)
 
     def _start_clickhouse(self, declared: Database) -> None:
         name = declared.name

@@ -1,0 +1,81 @@
+"""Settings -> flowerconfig.py, the file Flower reads through `--conf` (tornado's parse_config_file).
+
+Flower takes basic auth as `user:password` from its command line, its environment (FLOWER_BASIC_AUTH)
+or this file. The first two are visible to every local user (/proc/PID/cmdline) or to anything the
+process spawns, so the password is read here, when Flower starts, from systemd's
+$CREDENTIALS_DIRECTORY/flower_password first, else from flower.password_file. The rendered file
+holds no secret and can live in the Nix store. Names that are not Flower options are ignored by
+tornado, so the helper below does not leak into Flower's settings.
+
+`python -m superset_async_glue.render_flower --settings S --output F` is how the NixOS module
+renders it at build time; the runner writes it beside superset_config.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .loading import load_settings
+from .render import pyliteral
+from .settings import Settings
+from .settings_monitoring import FLOWER_PASSWORD_CREDENTIAL
+
+FLOWER_CONF_NAME = "flowerconfig.py"
+
+# Same rule as the rendered superset_config.py's _secret (render.py) and secret_io.secret_path.
+_CREDENTIAL_READER = """\
+import os
+
+
+def _flower_password(setting, path, credential):
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if directory and os.path.exists(os.path.join(directory, credential)):
+        path = os.path.join(directory, credential)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            value = handle.read().rstrip("\\r\\n")
+    except OSError as err:
+        raise SystemExit(f"superset-async flower: {setting}: cannot read secret file {path}: {err.strerror}") from None
+    if not value:
+        raise SystemExit(f"superset-async flower: {setting}: secret file {path} is empty")
+    return value
+"""
+
+
+def flower_conf_path(config_path: Path) -> Path:
+    """flowerconfig.py sits beside superset_config.py (the runner's state dir, /etc/superset-async on NixOS)."""
+    return config_path.with_name(FLOWER_CONF_NAME)
+
+
+def render_flower_config(settings: Settings) -> str:
+    f = settings.flower
+    parts = [
+        '"""Flower configuration for the superset-async stack (rendered from the settings; no secret inside)."""',
+        "",
+    ]
+    if f.password_file is None:
+        parts.append("# No flower.password_file: no basic auth (allowed on a loopback address only).")
+    else:
+        parts += [
+            _CREDENTIAL_READER,
+            "",
+            "basic_auth = ["
+            f"{pyliteral(f.user + ':')} + _flower_password("
+            f"'flower.password_file', {pyliteral(f.password_file)}, {pyliteral(FLOWER_PASSWORD_CREDENTIAL)})]",
+        ]
+    # Workers that restart forget nothing to Flower; drop a worker from /metrics an hour after it went away.
+    parts += ["purge_offline_workers = 3600", ""]
+    return "\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m superset_async_glue.render_flower")
+    parser.add_argument("--settings", type=Path, required=True)
+    parser.add_argument("--output", type=Path, required=True)
+    args = parser.parse_args(argv)
+    args.output.write_text(render_flower_config(load_settings(args.settings)), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
