@@ -122,6 +122,7 @@ in
     ./settings.nix
     ./credentials.nix
     ./redis.nix
+    ./database.nix
     ./units.nix
     ./assertions.nix
     ./nginx.nix
@@ -252,6 +253,7 @@ in
           metadata_db = glueOptions [
             "metadata_db.uri"
             "metadata_db.password_file"
+            "metadata_db.backups_kept"
           ];
           admin.password_file = glueOption "admin.password_file" {
             example = "/run/keys/superset-admin-password";

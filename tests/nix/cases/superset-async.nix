@@ -271,6 +271,7 @@ in
   (ok "worker-only host of a scaled-out stack"
     (with' {
       services.superset-async = {
+        settings.metadata_db.uri = "postgresql://superset@db.internal/superset"; # SQLite is one host's
         web.enable = false;
         beat.enable = false;
         redis.createLocally = false;
@@ -290,6 +291,7 @@ in
 
   (ok "web host with an external worker pool may declare async databases"
     (with' {
+      services.superset-async.settings.metadata_db.uri = "postgresql://superset@db.internal/superset";
       services.superset-async.worker = {
         enable = false;
         externalPool = true;
@@ -481,6 +483,7 @@ in
         expected = {
           uri = "postgresql://superset@db.internal/superset";
           password_file = "/run/keys/pg";
+          backups_kept = 5;
         };
         got = (final cfg).metadata_db;
       }
@@ -1053,4 +1056,131 @@ in
       };
     })
     "services.superset-async.web.enable is false")
+
+  # ---- metadataDatabase.createLocally, SQLite across hosts, pg_dump for backups -----------------
+  (ok "metadataDatabase.createLocally: PostgreSQL here, peer auth over the socket, units after its setup"
+    (with' { services.superset-async.metadataDatabase.createLocally = true; })
+    (cfg: [
+      {
+        name = "database and owner named after the service user";
+        expected = {
+          enable = true;
+          dbs = [ "superset-async" ];
+          users = [
+            {
+              name = "superset-async";
+              ensureDBOwnership = true;
+            }
+          ];
+        };
+        got = with cfg.services.postgresql; {
+          inherit enable;
+          dbs = ensureDatabases;
+          users = ensureUsers;
+        };
+      }
+      {
+        name = "metadata URI: the socket, no password";
+        expected = {
+          uri = "postgresql+psycopg2:///superset-async?host=/run/postgresql";
+          password_file = null;
+        };
+        got = { inherit ((final cfg).metadata_db) uri password_file; };
+      }
+      {
+        name = "every role orders after postgresql and postgresql-setup";
+        cond = lib.all (
+          r:
+          lib.all (u: lib.elem u (svc cfg r).after && lib.elem u (svc cfg r).wants) [
+            "postgresql.service"
+            "postgresql-setup.service"
+          ]
+        ) roles;
+      }
+      {
+        name = "pg_dump on init's PATH (the dump before migrations)";
+        cond = lib.elem cfg.services.postgresql.package (svc cfg "superset-async-init").path;
+      }
+    ]))
+
+  (ok "SQLite stays the single-host default: no PostgreSQL, no ordering after it"
+    (with' { })
+    (cfg: [
+      {
+        name = "no postgresql";
+        cond = !cfg.services.postgresql.enable && !lib.elem "postgresql.service" (svc cfg "superset-async-web").after;
+      }
+      {
+        name = "metadata_db.uri unset (SQLite in state_dir), 5 dumps kept";
+        expected = [ null 5 ];
+        got = [ (final cfg).metadata_db.uri (final cfg).metadata_db.backups_kept ];
+      }
+    ]))
+
+  (ok "external PostgreSQL metadata: pg_dump on init's PATH"
+    (with' {
+      services.superset-async.settings.metadata_db = {
+        uri = "postgresql://superset@db.internal/superset";
+        password_file = "/run/keys/pg";
+      };
+    })
+    (cfg: [
+      {
+        name = "pg_dump";
+        cond = lib.elem cfg.services.postgresql.package (svc cfg "superset-async-init").path;
+      }
+    ]))
+
+  (ok "no pg_dump on init's PATH when dumps are off (backups_kept = 0)"
+    (with' {
+      services.superset-async.settings.metadata_db = {
+        uri = "postgresql://superset@db.internal/superset";
+        backups_kept = 0;
+      };
+    })
+    (cfg: [
+      {
+        name = "no pg_dump";
+        cond = !lib.elem cfg.services.postgresql.package ((svc cfg "superset-async-init").path or [ ]);
+      }
+    ]))
+
+  (fail "SQLite metadata with workers on other hosts"
+    (with' { services.superset-async.worker.externalPool = true; })
+    [
+      "services.superset-async.settings.metadata_db.uri is unset (SQLite in settings.state_dir)"
+      "services.superset-async.worker.externalPool = true"
+      "at one PostgreSQL reachable over TCP"
+    ])
+
+  (fail "SQLite metadata on a worker host whose web and init run elsewhere"
+    (with' {
+      services.superset-async = {
+        web.enable = false;
+        beat.enable = false;
+        redis.createLocally = false;
+      };
+    })
+    [
+      "services.superset-async.init.enable = false with a worker or beat here"
+      "cannot be shared"
+    ])
+
+  (fail "createLocally with a metadata URI of its own"
+    (with' {
+      services.superset-async = {
+        metadataDatabase.createLocally = true;
+        settings.metadata_db.uri = "postgresql://superset@db.internal/superset";
+      };
+    })
+    "services.superset-async.metadataDatabase.createLocally reaches this host's PostgreSQL over its socket")
+
+  (fail "createLocally with a password file (peer auth has none)"
+    (with' {
+      services.superset-async = {
+        metadataDatabase.createLocally = true;
+        settings.metadata_db.password_file = "/run/keys/pg";
+      };
+    })
+    "settings.metadata_db.password_file unset")
 ]

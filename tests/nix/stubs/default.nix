@@ -6,6 +6,7 @@
   ./systemd.nix
   ./users.nix
   ./redis.nix
+  ./postgresql.nix
   ./networking.nix
   ./nginx.nix
   ./system.nix
