@@ -126,6 +126,8 @@ in
     ./units.nix
     ./assertions.nix
     ./nginx.nix
+    ./flower.nix
+    ./metrics.nix
   ];
 
   # No maintainers are listed yet: the module lives outside nixpkgs, in this flake (issues go to its repository).

@@ -85,6 +85,16 @@ let
     );
 in
 {
+  # Environment, credentials, ordering and hardening every role's unit shares, for units declared
+  # in other files of the module (flower.nix).
+  options.services.superset-async.unitBase = lib.mkOption {
+    type = lib.types.attrs;
+    readOnly = true;
+    internal = true;
+    default = role { };
+    description = "The settings every role's unit shares (environment, credentials, ordering, hardening).";
+  };
+
   config = mkIf cfg.enable {
     users.users = mkIf (cfg.user == "superset-async") {
       superset-async = {

@@ -1183,4 +1183,96 @@ in
       };
     })
     "settings.metadata_db.password_file unset")
+
+  # ---- Flower and metrics (issue 14) ---------------------------------------------------------
+  (ok "flower: off by default, no unit" (with' { }) (cfg: [
+    {
+      name = "no flower unit";
+      expected = false;
+      got = cfg.systemd.services ? superset-async-flower;
+    }
+  ]))
+
+  (ok "flower: one more hardened unit, its password its own credential" (with' {
+    services.superset-async = {
+      flower.enable = true;
+      settings.flower = {
+        bind = "0.0.0.0";
+        port = 5566;
+        password_file = "/run/keys/flower";
+      };
+    };
+  }) (cfg: [
+    {
+      name = "ExecStart is the glue's exec flower, config beside flowerconfig.py";
+      got = (sc cfg "superset-async-flower").ExecStart;
+      contains = [
+        "/bin/superset-async exec flower --settings /nix/store/"
+        "-superset-async-flower-config/superset_config.py"
+      ];
+    }
+    {
+      name = "the glue's settings say Flower runs";
+      expected = [ true 5566 ];
+      got = [ (final cfg).flower.enabled (final cfg).flower.port ];
+    }
+    {
+      name = "flower_password reaches Flower only";
+      expected = [ true false ];
+      got = [
+        (lib.elem "flower_password:/run/keys/flower" (sc cfg "superset-async-flower").LoadCredential)
+        (lib.any (lib.hasPrefix "flower_password:") (sc cfg "superset-async-web").LoadCredential)
+      ];
+    }
+    {
+      name = "the roles' credentials and hardening";
+      cond =
+        let
+          c = sc cfg "superset-async-flower";
+          web = sc cfg "superset-async-web";
+        in
+        lib.all (x: lib.elem x c.LoadCredential) web.LoadCredential
+        && c.ProtectSystem == "strict"
+        && c.NoNewPrivileges
+        && c.CapabilityBoundingSet == [ "" ]
+        && c.SystemCallFilter == web.SystemCallFilter
+        && c.User == web.User;
+    }
+  ]))
+
+  (fail "flower beyond loopback without a password file"
+    (with' {
+      services.superset-async = {
+        flower.enable = true;
+        settings.flower.bind = "0.0.0.0";
+      };
+    })
+    [
+      "settings.flower.bind = \"0.0.0.0\" (not loopback)"
+      "services.superset-async.settings.flower.password_file: Flower's UI can revoke tasks"
+    ])
+
+  (ok "metrics: nixpkgs' statsd exporter on loopback UDP, STATS_LOGGER pointed at it" (with' {
+    services.superset-async.metrics.statsdExporter.enable = true;
+  }) (cfg: [
+    {
+      name = "the exporter, loopback UDP only";
+      expected = [
+        true
+        [
+          "--statsd.listen-udp=127.0.0.1:9125"
+          "--statsd.listen-tcp="
+        ]
+      ];
+      got = with cfg.services.prometheus.exporters.statsd; [
+        enable
+        extraFlags
+      ];
+    }
+    {
+      name = "settings.metrics";
+      expected = [ "127.0.0.1" 9125 ];
+      got = [ (final cfg).metrics.statsd_host (final cfg).metrics.statsd_port ];
+    }
+  ]))
 ]

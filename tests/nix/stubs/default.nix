@@ -9,5 +9,6 @@
   ./postgresql.nix
   ./networking.nix
   ./nginx.nix
+  ./prometheus.nix
   ./system.nix
 ]
