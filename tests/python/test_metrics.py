@@ -4,6 +4,7 @@
   succeeded (flower_events_total) and times it (flower_task_runtime_seconds), and shows the worker online;
 - Flower's API refuses a wrong or missing password and answers the right one; the password is in
   neither Flower's command line nor its environment;
+- verify runs its Flower check (10) and it passes;
 - Superset's StatsdStatsLogger sends its counters to the UDP socket this test listens on: a real
   REST request increments one.
 
@@ -125,6 +126,16 @@ def test_flower_basic_auth_refuses_a_wrong_password(metrics_stack: MetricsStack)
     for part in ("cmdline", "environ"):
         text = Path(f"/proc/{pid}/{part}").read_bytes()
         assert metrics_stack.password.encode() not in text, f"Flower's password is in its {part}"
+
+
+def test_verify_uses_flower_when_it_runs(metrics_stack: MetricsStack) -> None:
+    result = metrics_stack.stack.cli("verify", "--no-query", "--json")
+    report = json.loads(result.stdout)
+    flower = next(c for c in report["checks"] if c["key"] == "flower")
+    assert flower["status"] == "pass", flower
+    assert flower["details"]["api"] == "200" and flower["details"]["online"], flower
+    assert result.code == 0, result.stdout[-2000:] + result.stderr
+    assert metrics_stack.password not in result.stdout + result.stderr
 
 
 def test_superset_sends_statsd_counters(metrics_stack: MetricsStack) -> None:

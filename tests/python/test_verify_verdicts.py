@@ -18,6 +18,7 @@ from superset_async_glue.verify.facts import (
     BeatFacts,
     ConfigFacts,
     EndToEndFacts,
+    FlowerFacts,
     Persistence,
     Ping,
     PlatformView,
@@ -33,6 +34,7 @@ from superset_async_glue.verify.facts import (
 from superset_async_glue.verify.model import (
     BEAT,
     CHECKS,
+    OPTIONAL_CHECKS,
     REDIS_PING,
     WEB_REDIS,
     CheckResult,
@@ -145,6 +147,8 @@ E2E_OK = EndToEndFacts(form=FORM_OK, api_login=API_OK, steps=(QUERY_OK, GAQ_OK))
 
 Judge = Callable[[Any], CheckResult]
 # (id, verdict, facts, status, failure modes in order, a text the reason holds)
+FLOWER_OK = FlowerFacts("http://127.0.0.1:5555/", "200", ("celery@a",), "200", ("celery@a",))
+
 CASES: list[tuple[str, Judge, Any, Status, tuple[str, ...], str]] = [
     # 1 services
     ("services-up", judge.judge_services, ServiceFacts(LOCAL, "200"), PASS, (), "web /health 200"),
@@ -676,6 +680,41 @@ CASES: list[tuple[str, Judge, Any, Status, tuple[str, ...], str]] = [
         (dx.UNKNOWN,),
         "",
     ),
+    # -- 10 Flower (only when flower.enabled) --
+    ("flower-ok", judge.judge_flower, FLOWER_OK, PASS, (), "1 worker(s) online in /metrics (celery@a); API 200"),
+    (
+        "flower-down",
+        judge.judge_flower,
+        replace(FLOWER_OK, health="unreachable (ConnectionError)", online=(), api="not asked"),
+        FAIL,
+        (dx.FLOWER_DOWN,),
+        "healthcheck: unreachable (ConnectionError)",
+    ),
+    ("flower-auth", judge.judge_flower, replace(FLOWER_OK, api="401"), FAIL, (dx.FLOWER_AUTH,), "(401)"),
+    (
+        "flower-blind",
+        judge.judge_flower,
+        replace(FLOWER_OK, online=()),
+        FAIL,
+        (dx.FLOWER_BLIND,),
+        "Flower shows online: none; answering on the broker but not online in Flower: celery@a",
+    ),
+    (
+        "flower-misses-one",
+        judge.judge_flower,
+        replace(FLOWER_OK, pinged=("celery@a", "celery@b")),
+        FAIL,
+        (dx.FLOWER_BLIND,),
+        "not online in Flower: celery@b",
+    ),
+    (
+        "flower-no-password",
+        judge.judge_flower,
+        replace(FLOWER_OK, api="not asked (no flower.password_file)"),
+        PASS,
+        (),
+        "API not asked",
+    ),
 ]
 
 
@@ -695,7 +734,7 @@ def test_verdict(verdict: Judge, facts: Any, status: Status, modes: tuple[str, .
 
 def test_every_check_has_rows_and_every_failure_mode_has_a_row_or_a_classifier() -> None:
     judged = {c[1](c[2]).spec.key for c in CASES}
-    assert judged == {spec.key for spec in CHECKS}
+    assert judged == {spec.key for spec in (*CHECKS, *OPTIONAL_CHECKS)}
     seen = {m for c in CASES for m in c[4]}
     seen |= {judge.query_error_mode("killed after 5 seconds")}  # time-limit from a query, below too
     assert set(dx.MODES) - seen == set(), "a failure mode no verdict in the table gives"

@@ -35,6 +35,9 @@ ADMIN_LOGIN_REFUSED = "admin-login-refused"
 CONFIG_BROKEN = "config-broken"
 SERVICE_DOWN = "service-down"
 CONFIG_DRIFT = "config-drift"
+FLOWER_DOWN = "flower-down"
+FLOWER_AUTH = "flower-auth-refused"
+FLOWER_BLIND = "flower-sees-no-worker"
 UNKNOWN = "unrecognised"
 
 
@@ -148,6 +151,21 @@ MODES: dict[str, FailureMode] = {
         "the config verify was given, the settings and what the stack runs with disagree",
         "render the config again from these settings (superset-async render), restart the roles with it, and "
         "give verify the config the stack really runs with",
+    ),
+    FLOWER_DOWN: FailureMode(
+        "Flower does not answer /healthcheck: no Celery metrics for Prometheus, no monitoring UI",
+        "start it (NixOS: systemctl start superset-async-flower, journalctl -u superset-async-flower; local: "
+        "superset-async status, then start-role flower) and check flower.bind/port",
+    ),
+    FLOWER_AUTH: FailureMode(
+        "Flower refuses flower.user with the password in flower.password_file (HTTP 401)",
+        "restart Flower after changing flower.password_file (it reads the password when it starts), and give "
+        "verify the same settings",
+    ),
+    FLOWER_BLIND: FailureMode(
+        "Flower shows no worker online that answers on the broker: its /metrics miss the workers' events",
+        "give Flower and the workers the same rendered config (same broker DB); restart Flower; workers send "
+        "heartbeats every 2 s, so wait a few seconds after a start",
     ),
     UNKNOWN: FailureMode(
         "a check failed in a way verify does not recognise",

@@ -108,6 +108,17 @@ class Worker:
 
 
 @dataclass(frozen=True)
+class FlowerFacts:
+    """The optional Flower check's input: what Flower answered, and the workers verify's own ping found."""
+
+    url: str
+    health: str  # /healthcheck: "200", "503", "unreachable (...)"
+    online: tuple[str, ...]  # workers /metrics shows online (flower_worker_online 1)
+    api: str  # /api/workers with basic auth: "200", "401", "not asked (no flower.password_file)", ...
+    pinged: tuple[str, ...]  # workers that answered verify's ping on the broker (check 4's survey)
+
+
+@dataclass(frozen=True)
 class WorkerSurvey:
     """Every worker that answered on the broker, and what verify found when none did."""
 

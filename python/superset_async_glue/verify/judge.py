@@ -16,6 +16,7 @@ from .facts import (
     BeatFacts,
     ConfigFacts,
     EndToEndFacts,
+    FlowerFacts,
     Identity,
     Persistence,
     Ping,
@@ -29,6 +30,7 @@ from .model import (
     BEAT,
     CONFIG,
     END_TO_END,
+    FLOWER,
     REDIS_PING,
     REDIS_ROLES,
     SERVICES,
@@ -507,3 +509,27 @@ def pending_modes(survey: WorkerSurvey) -> tuple[tuple[str, ...], str]:
     )
     modes = (dx.WORKER_OTHER_DB,) if any(survey.other_dbs.values()) else (dx.NO_WORKER,)
     return modes, why
+
+
+# -- 10 Flower (when flower.enabled) -----------------------------------------------------------------
+
+
+def judge_flower(facts: FlowerFacts) -> CheckResult:
+    """Flower answers, accepts its own credentials and sees every worker that answers on the broker."""
+    if facts.health != "200":
+        return failed(FLOWER, f"{facts.url}healthcheck: {facts.health}", (dx.FLOWER_DOWN,))
+    if facts.api == "401":
+        return failed(FLOWER, f"{facts.url}api/workers refused the configured credentials (401)", (dx.FLOWER_AUTH,))
+    missing = sorted(set(facts.pinged) - set(facts.online))
+    if missing or not facts.online:
+        shown = ", ".join(facts.online) or "none"
+        return failed(
+            FLOWER,
+            f"Flower shows online: {shown}; answering on the broker but not online in Flower: "
+            f"{', '.join(missing) or 'none'}",
+            (dx.FLOWER_BLIND,),
+        )
+    return passed(
+        FLOWER,
+        f"{facts.url}: {len(facts.online)} worker(s) online in /metrics ({', '.join(facts.online)}); API {facts.api}",
+    )

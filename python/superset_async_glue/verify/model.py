@@ -43,6 +43,9 @@ CONFIG = CheckSpec(6, "config", "Superset's effective config")
 WEB_REDIS = CheckSpec(7, "web_redis", "web -> Redis (web's Python)")
 WORKER_REDIS = CheckSpec(8, "worker_redis", "worker -> Redis")
 END_TO_END = CheckSpec(9, "end_to_end", "end to end (SQL Lab, GAQ)")
+# Run only when the settings enable it (flower.enabled): numbered after the nine.
+FLOWER = CheckSpec(10, "flower", "Flower sees the workers")
+OPTIONAL_CHECKS: tuple[CheckSpec, ...] = (FLOWER,)
 CHECKS: tuple[CheckSpec, ...] = (
     SERVICES,
     REDIS_PING,

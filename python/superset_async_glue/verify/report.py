@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from .diagnosis import remedy
-from .model import CHECKS, CheckResult, Status, VerifyReport
+from .model import CHECKS, OPTIONAL_CHECKS, CheckResult, Status, VerifyReport
 
 _STYLE = {
     Status.PASS: ("PASS", "green"),
@@ -28,6 +28,8 @@ def check_line(result: CheckResult) -> str:
     spec = result.spec
     line = (
         f"{click.style(f'[{label}]', fg=colour, bold=True)} {spec.number}/{len(CHECKS)} {spec.title}: "
+        if spec not in OPTIONAL_CHECKS
+        else f"{click.style(f'[{label}]', fg=colour, bold=True)} {spec.number} {spec.title} (optional): "
         f"{result.reason} {click.style(f'({result.seconds:.2f}s)', dim=True)}"
     )
     if (fix := remedy_of(result)) is not None:

@@ -20,11 +20,12 @@ from . import diagnosis as dx
 from . import judge
 from .end_to_end import end_to_end_facts
 from .facts import Ping, PlatformView, RedisFacts, WorkerSurvey
+from .flower_io import flower_facts
 from .model import (
     BEAT,
-    CHECKS,
     CONFIG,
     END_TO_END,
+    FLOWER,
     REDIS_PING,
     REDIS_ROLES,
     SERVICES,
@@ -94,7 +95,11 @@ class Run:
             WEB_REDIS: _check(lambda: web_env_facts(self.probe, t.config.error), judge.judge_web_redis),
             WORKER_REDIS: _check(lambda: round_trip(t, self.survey.get()), judge.judge_worker_redis),
             END_TO_END: _check(lambda: end_to_end_facts(t, p, self.survey.get), judge.judge_end_to_end),
-        }
+        } | (
+            {FLOWER: _check(lambda: flower_facts(t.settings, self.survey.get()), judge.judge_flower)}
+            if t.settings.flower.enabled
+            else {}
+        )
 
     def finish(self, result: CheckResult, seconds: float) -> CheckResult:
         """The result as shown: its latency set, every string redacted."""
@@ -143,7 +148,9 @@ def run_verify(options: VerifyOptions, settings: Settings, emit: Callable[[Check
     _import_clients()
     run = Run(target, platform, probe)
     done: queue.Queue[CheckResult] = queue.Queue()
-    for spec, check in run.checks().items():
+    checks = run.checks()
+    specs = tuple(checks)  # the nine, then the optional ones the settings enable
+    for spec, check in checks.items():
 
         def work(spec: CheckSpec = spec, check: Callable[[], CheckResult] = check) -> None:
             began = time.monotonic()
@@ -153,13 +160,13 @@ def run_verify(options: VerifyOptions, settings: Settings, emit: Callable[[Check
         threading.Thread(target=work, name=f"verify-{spec.key}", daemon=True).start()
     results: dict[int, CheckResult] = {}
     try:
-        while len(results) < len(CHECKS):
+        while len(results) < len(specs):
             deadline = DEADLINE if END_TO_END.number in results else options.query_timeout + DEADLINE
             remaining = started + deadline - time.monotonic()
             try:
                 result = done.get(timeout=max(0.0, remaining))
             except queue.Empty:
-                for spec in CHECKS:
+                for spec in specs:
                     if spec.number not in results:
                         late = failed(spec, f"did not finish within {deadline:.0f}s", (dx.UNKNOWN,))
                         results[spec.number] = run.finish(late, time.monotonic() - started)
@@ -169,7 +176,7 @@ def run_verify(options: VerifyOptions, settings: Settings, emit: Callable[[Check
             emit(result)
     finally:
         run.probe.stop()
-    ordered = tuple(results[spec.number] for spec in CHECKS)
+    ordered = tuple(results[spec.number] for spec in specs)
     return VerifyReport(
         settings_path=str(options.settings_path),
         config_path=str(options.config_path),
