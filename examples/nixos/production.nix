@@ -2,13 +2,13 @@
 # (the web on loopback behind it; Secure cookies, ProxyFix, HSTS), PostgreSQL for Superset's metadata
 # (created here), a local Redis with a password, Alerts & Reports by e-mail, more web and worker
 # processes, and worker children recycled now and then. The same settings as
-# examples/settings/production.json.
+# examples/settings/production.json, except the metadata DB: here the module creates it and reaches
+# it over the socket, so it needs no password.
 #
 #   imports = [ inputs.superset-async.nixosModules.default ./production.nix ];
 #
-# Secrets: root-owned 0600 files outside the store, as in single-host.nix; the PostgreSQL password
-# below must be the one in /run/keys/superset-async/metadata_db_password, the SMTP one your mail
-# account's.
+# Secrets: root-owned 0600 files outside the store, as in single-host.nix; the SMTP password is
+# your mail account's.
 { pkgs, ... }:
 {
   # The TLS proxy: https://superset.example.org/ (the name must resolve to this host for ACME's
@@ -23,44 +23,10 @@
   };
   services.superset-async.openFirewall = true; # with nginx: ports 80 and 443 only
 
-  # PostgreSQL for the metadata, set up by hand: a local server, a role with a password, TCP on
-  # loopback. TODO(issue 14): replace it with the module's metadata database createLocally once that
-  # lands (peer authentication over the socket, no password).
-  services.postgresql = {
-    enable = true;
-    enableTCPIP = true;
-    ensureDatabases = [ "superset" ];
-    ensureUsers = [
-      {
-        name = "superset";
-        ensureDBOwnership = true;
-      }
-    ];
-    authentication = "host superset superset 127.0.0.1/32 scram-sha-256";
-  };
-  # ensureUsers creates the role without a password; give it the one Superset connects with.
-  systemd.services.superset-async-pg-password = {
-    after = [
-      "postgresql.service"
-      "postgresql-setup.service"
-    ];
-    requires = [ "postgresql.service" ];
-    before = [ "superset-async-init.service" ];
-    wantedBy = [ "multi-user.target" ];
-    serviceConfig = {
-      Type = "oneshot";
-      User = "postgres";
-      LoadCredential = "password:/run/keys/superset-async/metadata_db_password";
-    };
-    path = [ pkgs.postgresql ];
-    # psql reads the password itself (\set with backquotes), so it is on no command line.
-    script = ''
-      psql -v ON_ERROR_STOP=1 <<'SQL'
-      \set pw `cat "$CREDENTIALS_DIRECTORY/password"`
-      ALTER USER superset PASSWORD :'pw';
-      SQL
-    '';
-  };
+  # PostgreSQL for the metadata on this host: a database and role named after the service user,
+  # reached over the socket with peer authentication (no password to keep). Bootstrap dumps it
+  # before each migration (docs/upgrades.md).
+  services.superset-async.metadataDatabase.createLocally = true;
 
   services.superset-async = {
     enable = true;
@@ -69,10 +35,6 @@
       admin.password_file = "/run/keys/superset-async/admin_password";
       global_async_queries.jwt_secret_file = "/run/keys/superset-async/gaq_jwt_secret";
       redis.password_file = "/run/keys/superset-async/redis_password";
-      metadata_db = {
-        uri = "postgresql://superset@127.0.0.1:5432/superset";
-        password_file = "/run/keys/superset-async/metadata_db_password";
-      };
       web = {
         workers = 4;
         threads = 4;

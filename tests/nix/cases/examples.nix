@@ -50,7 +50,7 @@ let
       check = cfg: [ { name = "no warnings"; expected = [ ]; got = cfg.warnings; } ];
     };
   units = cfg: lib.filter (lib.hasPrefix "superset-async") (lib.attrNames cfg.systemd.services);
-  # services.postgresql is not among the general stubs; the harness's stub declares it.
+  # What the VM tests' nodes declare beyond the module (virtualisation.*, services.clickhouse).
   postgresqlStub = root + "/tests/nix/stubs/test-nodes.nix";
 in
 [
@@ -68,20 +68,21 @@ in
       cond = builtins.readFile (root + "/templates/default/superset.nix") == builtins.readFile (root + "/examples/nixos/single-host.nix");
     }
   ]))
-  (example "examples/nixos/production.nix" [ postgresqlStub fontsStub ] (cfg:
+  (example "examples/nixos/production.nix" [ fontsStub ] (cfg:
     let
       settings = cfg.services.superset-async.finalSettings;
       vhost = cfg.services.nginx.virtualHosts."superset.example.org";
     in
     [
       {
-        name = "PostgreSQL metadata";
-        expected = "postgresql://superset@127.0.0.1:5432/superset";
+        name = "PostgreSQL metadata created here, over the socket";
+        expected = "postgresql+psycopg2:///superset-async?host=/run/postgresql";
         got = settings.metadata_db.uri;
       }
+      { name = "its database"; expected = [ "superset-async" ]; got = cfg.services.postgresql.ensureDatabases; }
       {
-        name = "the password unit runs before init";
-        cond = lib.elem "superset-async-init.service" cfg.systemd.services.superset-async-pg-password.before;
+        name = "init after postgresql-setup";
+        cond = lib.elem "postgresql-setup.service" cfg.systemd.services.superset-async-init.after;
       }
       { name = "nginx in front, certificate from ACME"; cond = vhost.forceSSL && vhost.enableACME && cfg.security.acme.certs ? "superset.example.org"; }
       { name = "proxied to the web on loopback"; expected = "http://127.0.0.1:8088"; got = vhost.locations."/".proxyPass; }
