@@ -112,6 +112,10 @@ def test_flower_metrics_count_an_async_querys_task(metrics_stack: MetricsStack) 
     assert sample(after, "flower_events_total", type="task-received", task=TASK) >= 1
     assert sample(after, "flower_task_runtime_seconds_count", task=TASK) >= 1
     assert online_workers(after), f"no worker online in Flower's /metrics:\n{after}"
+    # The sample dashboard queries only metric names this Flower exposes.
+    dashboard = (Path(__file__).parents[2] / "examples" / "grafana" / "superset-async.json").read_text()
+    exposed = set(re.findall(r"^(flower_\w+)[{ ]", after, re.MULTILINE))
+    assert set(re.findall(r"\bflower_\w+", dashboard)) <= exposed, sorted(exposed)
 
 
 def test_flower_basic_auth_refuses_a_wrong_password(metrics_stack: MetricsStack) -> None:
