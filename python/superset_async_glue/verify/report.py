@@ -26,10 +26,10 @@ def header(settings: str, config: str) -> str:
 def check_line(result: CheckResult) -> str:
     label, colour = _STYLE[result.status]
     spec = result.spec
+    # The nine are "n/9"; an optional check (Flower) is numbered after them and says so.
+    number = f"{spec.number} (optional)" if spec in OPTIONAL_CHECKS else f"{spec.number}/{len(CHECKS)}"
     line = (
-        f"{click.style(f'[{label}]', fg=colour, bold=True)} {spec.number}/{len(CHECKS)} {spec.title}: "
-        if spec not in OPTIONAL_CHECKS
-        else f"{click.style(f'[{label}]', fg=colour, bold=True)} {spec.number} {spec.title} (optional): "
+        f"{click.style(f'[{label}]', fg=colour, bold=True)} {number} {spec.title}: "
         f"{result.reason} {click.style(f'({result.seconds:.2f}s)', dim=True)}"
     )
     if (fix := remedy_of(result)) is not None:
