@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .errors import GlueError
 from .loading import load_settings
 from .render import pyliteral
 from .settings import Settings
@@ -74,7 +75,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--settings", type=Path, required=True)
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args(argv)
-    args.output.write_text(render_flower_config(load_settings(args.settings)), encoding="utf-8")
+    try:
+        settings = load_settings(args.settings)
+    except GlueError as err:  # the settings' problems, each with its field, as `superset-async render` shows them
+        raise SystemExit(f"superset-async render_flower: {err}") from None
+    args.output.write_text(render_flower_config(settings), encoding="utf-8")
 
 
 if __name__ == "__main__":
