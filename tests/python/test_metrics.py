@@ -132,7 +132,10 @@ def test_flower_basic_auth_refuses_a_wrong_password(metrics_stack: MetricsStack)
         assert metrics_stack.password.encode() not in text, f"Flower's password is in its {part}"
 
 
-def test_verify_uses_flower_when_it_runs(metrics_stack: MetricsStack) -> None:
+def test_the_runner_says_where_flower_is_and_verify_uses_it(metrics_stack: MetricsStack) -> None:
+    supervisor_log = (metrics_stack.stack.state_dir / "logs" / "supervisor.log").read_text()
+    assert f"[up] Flower at {metrics_stack.flower} (Prometheus: {metrics_stack.flower}metrics" in supervisor_log
+    assert metrics_stack.stack.cli("status").stdout.count("flower     running") == 1
     result = metrics_stack.stack.cli("verify", "--no-query", "--json")
     report = json.loads(result.stdout)
     flower = next(c for c in report["checks"] if c["key"] == "flower")

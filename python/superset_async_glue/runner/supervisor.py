@@ -354,6 +354,8 @@ class Supervisor:
         self.say(f"[up]   1. open {web_url(s)} and log in as '{s.admin.username}'")
         self.say(f"[up]   2. the password is in {s.admin.password_file}")
         self.say(f"[up]   3. check every piece: superset-async verify --state-dir {self.options.state_dir}")
+        if s.flower.enabled:
+            self.say(f"[up] Flower at {flower_url(s)} (Prometheus: {flower_url(s)}metrics; docs/metrics.md)")
         self.say(f"[up] state and logs in {self.options.state_dir}; stop with {stop}")
 
     def _watch(self) -> None:
