@@ -243,8 +243,7 @@ class Supervisor:
             self._start_clickhouse(declared)
         self._bootstrap()
         bins = bin_dir()
-        roles: tuple[Role, ...] = ("web", "worker", *(("beat",) if s.beat.enabled else ()))
-        roles += ("flower",) if s.flower.enabled else ()
+        roles: tuple[Role, ...] = ("web", "worker", "beat") if s.beat.enabled else ("web", "worker")
         for role in roles:
             command = role_command(role, s, self.paths["config"], bins)
             self._start(role, command.argv, {**os.environ, **command.env})
@@ -252,7 +251,10 @@ class Supervisor:
         self._wait("worker", "Celery ping on the broker", lambda: bool(worker_ping(s)), self.options.timeout)
         if "beat" in self.processes:
             self._wait("beat", "process running", lambda: True, 5)
-        if "flower" in self.processes:
+        if s.flower.enabled:
+            # Once the worker answers: Flower inspects the workers when it starts (queues, registered tasks).
+            command = role_command("flower", s, self.paths["config"], bins)
+            self._start("flower", command.argv, {**os.environ, **command.env})
             self._wait("flower", f"GET {flower_url(s)}healthcheck -> 200", lambda: flower_healthy(s), 60)
 
     def _start_clickhouse(self, declared: Database) -> None:
