@@ -37,6 +37,8 @@
       services.superset-async = {
         enable = true;
         openFirewall = true;
+        # The metadata DB in this host's PostgreSQL, peer auth over its socket (no password).
+        metadataDatabase.createLocally = true;
         settings = {
           secret_key_file = "/run/keys/secret-key";
           admin.password_file = "/run/keys/admin";
@@ -55,6 +57,7 @@
     { nodes, ... }:
     let
       cfg = nodes.machine.services.superset-async;
+      psql = "${nodes.machine.services.postgresql.package}/bin/psql";
     in
     ''
       machine.wait_for_unit("superset-async-init.service")
@@ -83,6 +86,11 @@
       with subtest("bootstrap is idempotent across restarts"):
           machine.succeed("systemctl restart superset-async-init.service")
           machine.succeed("journalctl -u superset-async-init.service --since -1min | grep -q unchanged")
+
+      with subtest("the metadata DB is this host's PostgreSQL, reached as the service user by peer authentication"):
+          revision = machine.succeed("systemd-run --quiet --pipe --wait --uid=${cfg.user} ${psql} -h /run/postgresql -d ${cfg.user} -tAc 'SELECT version_num FROM alembic_version'")
+          t.assertRegex(revision.strip(), r"^\w+$")
+          machine.fail("test -e ${cfg.settings.state_dir}/superset.db")  # no SQLite beside it
 
       with subtest("the beat runs exactly once and the worker consumes the SQL Lab queue"):
           # "[c]elery" matches celery's command line but not the driver's own `bash -c '<this>'`.
