@@ -29,7 +29,6 @@ from .web_address import web_url
 #   renderer dies "Failed to reserve virtual memory for CodeRange").
 # --user-agent: marks the report browser's requests, which get their chart data synchronously from the
 #   web (_SYNC_CHARTS_FOR_REPORTS below).
-# A user agent only the report browser sends: Superset's own with a marker appended.
 REPORTS_USER_AGENT_MARKER = "superset-async-reports"
 BROWSER_ARGS = (
     "--headless=new",

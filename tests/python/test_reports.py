@@ -33,6 +33,7 @@ from celery import Celery
 from fixtures.browser import docs_dir
 from fixtures.smtp_sink import Received, SmtpSink
 from fixtures.stack import Stack, start_stack
+from fixtures.verify_faults import run_verify
 from PIL import Image
 from superset_async_glue.loading import parse_settings
 from superset_async_glue.render_reports import browser_args, browser_environment
@@ -288,6 +289,20 @@ def test_prune_log_removes_rows_older_than_retention(scenario: Scenario, reports
         time.sleep(1)
     assert old_id not in ids, "reports.prune_log left the 10-day-old row of a report kept 1 day"
     assert template[0] in ids, "reports.prune_log removed a row within the retention"
+
+
+def test_verify_checks_reports_on_the_running_stack(
+    scenario: Scenario, reports_stack: Stack, smtp_sink: SmtpSink
+) -> None:
+    """verify's check 10: beat entry, executor, a browser started as the worker (its interpreter, environment
+    and user, read from /proc), EHLO to the sink; no mail of its own."""
+    run = run_verify(reports_stack, "--no-query", human=True, timeout=180)
+    line = next((row for row in run.stdout.splitlines() if " 11 (optional) Alerts & Reports" in row), "")
+    assert line.startswith("[PASS]"), run.stdout + run.stderr
+    assert "browser started" in line and "the worker's interpreter, environment and user" in line, line
+    assert f"SMTP 127.0.0.1:{smtp_sink.port} answered EHLO" in line, line
+    names = set(scenario.names.values())
+    assert all(any(name in m.subject for name in names) for m in smtp_sink.messages()), "verify sent a mail"
 
 
 # -- the browser under the worker unit's hardening (no stack) ---------------------------------------------

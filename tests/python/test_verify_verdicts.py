@@ -44,6 +44,8 @@ from superset_async_glue.verify.model import (
     passed,
 )
 from superset_async_glue.verify.report import as_dict, remedy_of
+from superset_async_glue.verify.reports_check import judge_reports
+from test_verify_reports import CASES as REPORTS_CASES
 
 PASS, WARN, FAIL, SKIP = Status.PASS, Status.WARN, Status.FAIL, Status.SKIPPED
 BROKER = ("127.0.0.1:6379", 0)
@@ -733,10 +735,11 @@ def test_verdict(verdict: Judge, facts: Any, status: Status, modes: tuple[str, .
 
 
 def test_every_check_has_rows_and_every_failure_mode_has_a_row_or_a_classifier() -> None:
-    judged = {c[1](c[2]).spec.key for c in CASES}
+    judged = {c[1](c[2]).spec.key for c in CASES} | {judge_reports(c[1]).spec.key for c in REPORTS_CASES}
     assert judged == {spec.key for spec in (*CHECKS, *OPTIONAL_CHECKS)}
     seen = {m for c in CASES for m in c[4]}
     seen |= {judge.query_error_mode("killed after 5 seconds")}  # time-limit from a query, below too
+    seen |= {m for c in REPORTS_CASES for m in c[3]}  # check 11 (reports): its table is test_verify_reports.py
     assert set(dx.MODES) - seen == set(), "a failure mode no verdict in the table gives"
 
 

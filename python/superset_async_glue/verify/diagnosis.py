@@ -38,6 +38,9 @@ CONFIG_DRIFT = "config-drift"
 FLOWER_DOWN = "flower-down"
 FLOWER_AUTH = "flower-auth-refused"
 FLOWER_BLIND = "flower-sees-no-worker"
+REPORTS_BROWSER = "reports-browser"
+REPORTS_SMTP = "reports-smtp"
+REPORTS_EXECUTOR = "reports-executor"
 UNKNOWN = "unrecognised"
 
 
@@ -166,6 +169,22 @@ MODES: dict[str, FailureMode] = {
         "Flower shows no worker online that answers on the broker: its /metrics miss the workers' events",
         "give Flower and the workers the same rendered config (same broker DB); restart Flower; workers send "
         "heartbeats every 2 s, so wait a few seconds after a start",
+    ),
+    REPORTS_BROWSER: FailureMode(
+        "the report browser does not start (or barely): no screenshot, every PNG report fails",
+        "install chromium and chromium-driver (Debian) or point reports.webdriver.chromium_path and "
+        "chromedriver_path at nixpkgs' chromium and chromedriver; under systemd the worker unit needs "
+        "SystemCallErrorNumber=EPERM (and MemoryDenyWriteExecute=false with jitless off); the reason quotes "
+        "the browser's own message (docs/reports.md)",
+    ),
+    REPORTS_SMTP: FailureMode(
+        "the SMTP server does not answer: report e-mails cannot be sent",
+        "make reports.smtp.host/port and ssl/starttls match the server (ssl for 465, starttls for 587) and let "
+        "this host reach it; verify only says EHLO, it sends no mail",
+    ),
+    REPORTS_EXECUTOR: FailureMode(
+        "the reports executor user is missing or inactive: every report ends in error",
+        "set reports.executor to an active user, or leave it unset to use admin.username (bootstrap creates it)",
     ),
     UNKNOWN: FailureMode(
         "a check failed in a way verify does not recognise",

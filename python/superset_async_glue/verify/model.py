@@ -45,7 +45,8 @@ WORKER_REDIS = CheckSpec(8, "worker_redis", "worker -> Redis")
 END_TO_END = CheckSpec(9, "end_to_end", "end to end (SQL Lab, GAQ)")
 # Run only when the settings enable it (flower.enabled): numbered after the nine.
 FLOWER = CheckSpec(10, "flower", "Flower sees the workers")
-OPTIONAL_CHECKS: tuple[CheckSpec, ...] = (FLOWER,)
+REPORTS = CheckSpec(11, "reports", "Alerts & Reports")  # reports.enabled (reports_check.py)
+OPTIONAL_CHECKS: tuple[CheckSpec, ...] = (FLOWER, REPORTS)
 CHECKS: tuple[CheckSpec, ...] = (
     SERVICES,
     REDIS_PING,

@@ -28,6 +28,7 @@ from .model import (
     FLOWER,
     REDIS_PING,
     REDIS_ROLES,
+    REPORTS,
     SERVICES,
     WEB_REDIS,
     WORKER_REDIS,
@@ -40,6 +41,8 @@ from .model import (
 from .platform_io import beat_facts, detect_platform, service_facts, web_python
 from .redact import Redactor
 from .redis_io import redis_facts
+from .reports_check import judge_reports
+from .reports_io import reports_facts
 from .target import Target, VerifyOptions, config_facts, load_target, state_dir_of
 from .web_env import ProbeRun, web_env_facts, web_import
 from .workers import round_trip, survey_workers
@@ -101,6 +104,12 @@ class Run:
             else {}
         )
 
+    def reports_check(self) -> dict[CheckSpec, Callable[[], CheckResult]]:
+        """Check 11, while reports.enabled: reports_check.py judges what reports_io.py gathers."""
+        if not self.target.settings.reports.enabled:
+            return {}
+        return {REPORTS: _check(lambda: reports_facts(self.target, self.platform), judge_reports)}
+
     def finish(self, result: CheckResult, seconds: float) -> CheckResult:
         """The result as shown: its latency set, every string redacted."""
         r = self.redactor
@@ -148,7 +157,7 @@ def run_verify(options: VerifyOptions, settings: Settings, emit: Callable[[Check
     _import_clients()
     run = Run(target, platform, probe)
     done: queue.Queue[CheckResult] = queue.Queue()
-    checks = run.checks()
+    checks = run.checks() | run.reports_check()
     specs = tuple(checks)  # the nine, then the optional ones the settings enable
     for spec, check in checks.items():
 
