@@ -20,6 +20,7 @@ let
 
   # Celery's hard time limit of an SQL Lab query, plus room for a warm shutdown to finish it.
   hardLimit = s.sql_lab.async_time_limit_seconds + s.sql_lab.hard_time_limit_grace_seconds;
+  reportsOn = s.reports.enabled or false;
 
   commonUnitConfig = {
     after = [ "network.target" ] ++ redisUnit;
@@ -152,6 +153,14 @@ in
           # (up to their hard time limit) before systemd kills what is left.
           KillMode = "mixed";
           TimeoutStopSec = hardLimit + 30;
+        }
+        # Alerts & Reports: the worker runs headless Chromium (docs/reports.md, measured by
+        # tests/python/test_reports.py). It calls fchown, pkey_alloc and landlock_create_ruleset, which
+        # the syscall filter refuses: EPERM lets it carry on, the default action kills it. With
+        # reports.webdriver.jitless off, V8's JIT needs writable and executable memory.
+        // lib.optionalAttrs reportsOn {
+          SystemCallErrorNumber = "EPERM";
+          MemoryDenyWriteExecute = s.reports.webdriver.jitless or true;
         };
       });
 
