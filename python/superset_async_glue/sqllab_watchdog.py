@@ -79,11 +79,19 @@ def bound_seconds(timeout_seconds: int) -> float:
     return timeout_seconds + SWEEP_INTERVAL_SECONDS + PING_TIMEOUT_SECONDS
 
 
-def lost_message(exception: BaseException, ran_seconds: float | None = None, soft_limit: int | None = None) -> str:
+def lost_message(
+    exception: BaseException,
+    ran_seconds: float | None = None,
+    soft_limit: int | None = None,
+    hard_limit: int | None = None,
+) -> str:
     """The error of a query whose worker child died under it (Celery's WorkerLostError).
 
     A child that dies after the query ran past its soft time limit was killed by Celery's hard
     time limit (it sends SIGTERM, and the loss is reported the same way): that gets its own fix.
+    The hard limit cannot strike before `hard_limit` seconds (the soft limit plus its grace), and
+    `ran_seconds` is measured when the loss is handled, seconds after the death on a loaded host:
+    compare against the hard limit when it is known, so a child killed early is not blamed on it.
     """
     text = str(exception)
     found = re.search(r"signal (\d+) \((\w+)\)|exitcode (-?\d+)", text)
@@ -93,7 +101,8 @@ def lost_message(exception: BaseException, ran_seconds: float | None = None, sof
         how = f"exited with code {found.group(3)}"
     else:
         how = "it exited"
-    if ran_seconds is not None and soft_limit and ran_seconds >= soft_limit:
+    threshold = hard_limit or soft_limit
+    if ran_seconds is not None and soft_limit and threshold and ran_seconds >= threshold:
         return (
             f"{LOST_PREFIX} ({how}) after the query ran {round(ran_seconds)} s, past its time limit of "
             f"{soft_limit} s: Celery's hard time limit stopped it. Make the query faster (a LIMIT or a filter) "
@@ -349,9 +358,11 @@ class LostTaskHandler:
         if not isinstance(exception, WorkerLostError):
             return  # anything else happened inside the task, whose code handles it (handle_query_error)
         query_id = args[0] if args else (kwargs or {}).get("query_id")
-        soft_limit = getattr(sender, "soft_time_limit", None)  # the rendered task annotation
+        # the rendered task annotation's limits
+        soft, hard = getattr(sender, "soft_time_limit", None), getattr(sender, "time_limit", None)
+        limits = (soft if isinstance(soft, int) else None, hard if isinstance(hard, int) else None)
         try:
-            failed = self.fail(int(str(query_id)), exception, soft_limit if isinstance(soft_limit, int) else None)
+            failed = self.fail(int(str(query_id)), exception, limits)
         except Exception as err:  # never break the worker's main process: the web's sweep is the backstop
             log.error(
                 "SQL Lab lost-task handler: cannot fail query %s of task %s: %s: %s",
@@ -369,7 +380,7 @@ class LostTaskHandler:
             "failed" if failed else "had already ended",
         )
 
-    def fail(self, query_id: int, exception: BaseException, soft_limit: int | None) -> bool:
+    def fail(self, query_id: int, exception: BaseException, limits: tuple[int | None, int | None]) -> bool:
         """Fail the query with lost_message if it is still running or pending; whether it did."""
         from sqlalchemy import Float, create_engine, select, type_coerce  # noqa: PLC0415
         from sqlalchemy.pool import NullPool  # noqa: PLC0415
@@ -392,7 +403,7 @@ class LostTaskHandler:
                 if row is None:
                     return False
                 ran = time.time() - float(row[1]) / 1000 if row[1] is not None else None
-                message = lost_message(exception, ran, soft_limit)
+                message = lost_message(exception, ran, *limits)
                 return bool(_fail(engine, table, [(query_id, message, row[0])], ("running", "pending")))
             finally:
                 engine.dispose()
