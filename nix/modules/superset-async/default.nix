@@ -225,7 +225,7 @@ in
             password_file = "/run/keys/clickhouse-superset";
           };
           sql_lab.timeout_seconds = 120;
-          feature_flags.ALERT_REPORTS = true;
+          feature_flags.DATASET_FOLDERS = true;
         }
       '';
       description = ''

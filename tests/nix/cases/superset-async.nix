@@ -425,7 +425,7 @@ in
     (with' {
       services.superset-async.settings = {
         sql_lab.timeout_seconds = 120;
-        feature_flags.ALERT_REPORTS = true;
+        feature_flags.DATASET_FOLDERS = true;
         celery.task_acks_late = true;
       };
     })
@@ -435,7 +435,7 @@ in
         expected = [ 120 true true 8088 ];
         got = [
           (final cfg).sql_lab.timeout_seconds
-          (final cfg).feature_flags.ALERT_REPORTS
+          (final cfg).feature_flags.DATASET_FOLDERS
           (final cfg).celery.task_acks_late
           (final cfg).web.port
         ];
