@@ -44,7 +44,18 @@ in
           databases = lib.mapAttrsToList (name: db: { inherit name; } // db) cfg.settings.databases;
         }
         # Only when used: the key is the newest of the glue's.
-        // lib.optionalAttrs (cfg.settings.secret_files != { }) { inherit (cfg.settings) secret_files; };
+        // lib.optionalAttrs (cfg.settings.secret_files != { }) { inherit (cfg.settings) secret_files; }
+        # Alerts & Reports: the glue's browser defaults are Debian's paths; here nixpkgs' Chromium and its
+        # driver (same version), unless set. Only when reports are on, so no closure carries Chromium
+        # otherwise (the settings file would reference it).
+        // lib.optionalAttrs (cfg.settings.reports.enabled or false) {
+          reports = lib.recursiveUpdate {
+            webdriver = {
+              chromium_path = "${pkgs.chromium}/bin/chromium";
+              chromedriver_path = "${pkgs.chromedriver}/bin/chromedriver";
+            };
+          } cfg.settings.reports;
+        };
       settingsFile = settingsFormat.generate "superset-async-settings.json" cfg.finalSettings;
       # Same bytes as `superset-async render` on the same settings; the glue validates them here, so a
       # wrong value fails the build with a message naming the key. No secret enters the store.

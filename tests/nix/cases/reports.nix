@@ -7,6 +7,8 @@ let
   module = root + "/nix/modules/superset-async";
   pkgs' = pkgs // {
     superset-async = pkgs.writeShellScriptBin "superset-async" "exit 0";
+    chromium = pkgs.writeShellScriptBin "chromium" "exit 0";
+    chromedriver = pkgs.writeShellScriptBin "chromedriver" "exit 0";
   };
   withReports = reports: [
     module
@@ -34,6 +36,36 @@ let
   };
 in
 [
+  (ok "reports: the browser and its driver default to nixpkgs' (not the glue's Debian paths)"
+    (withReports on)
+    (cfg: [
+      {
+        name = "defaults";
+        expected = [ "${pkgs'.chromium}/bin/chromium" "${pkgs'.chromedriver}/bin/chromedriver" ];
+        got = with cfg.services.superset-async.finalSettings.reports.webdriver; [ chromium_path chromedriver_path ];
+      }
+    ]))
+
+  (ok "reports: a browser path set in the settings is kept"
+    (withReports (on // { webdriver.chromium_path = "/opt/chrome/chrome"; }))
+    (cfg: [
+      {
+        name = "kept";
+        expected = [ "/opt/chrome/chrome" "${pkgs'.chromedriver}/bin/chromedriver" ];
+        got = with cfg.services.superset-async.finalSettings.reports.webdriver; [ chromium_path chromedriver_path ];
+      }
+    ]))
+
+  (ok "reports off: no browser in the final settings"
+    (withReports null)
+    (cfg: [
+      {
+        name = "absent";
+        expected = false;
+        got = cfg.services.superset-async.finalSettings ? reports;
+      }
+    ]))
+
   (ok "reports: the worker keeps W^X and its syscall filter, refused calls fail with EPERM; web and beat unchanged"
     (withReports on)
     (cfg: [
