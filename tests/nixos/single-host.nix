@@ -1,17 +1,28 @@
 # One host: the whole stack (local Redis, init, web, worker, beat) plus a ClickHouse registered with
 # allow_run_async. Proves what an operator sees after `nixos-rebuild switch` and `nix run .#verify`.
+# The host IS examples/nixos/single-host.nix (its secret files, Redis password, roles), with what a
+# test needs on top: the demo ClickHouse (its `default` user, no password), PostgreSQL metadata
+# created locally, and the web reachable from the test network.
 { module }:
 
 {
   name = "superset-async-single-host";
 
   nodes.machine =
-    { config, pkgs, ... }:
+    { config, lib, pkgs, ... }:
     {
       imports = [
         module
         ./test-secrets.nix
+        ../../examples/nixos/single-host.nix
       ];
+      # The example's secret files, made at boot like the others (root, 0600, outside the store).
+      systemd.services.test-secrets.script = lib.mkAfter ''
+        install -d -m 0700 /run/keys/superset-async
+        for name in secret_key admin_password gaq_jwt_secret redis_password clickhouse_password; do
+          [ -e /run/keys/superset-async/$name ] || (umask 077; openssl rand -base64 48 | tr -d '/+=' > /run/keys/superset-async/$name)
+        done
+      '';
       virtualisation.memorySize = 4096;
       virtualisation.cores = 2;
 
@@ -35,16 +46,12 @@
       };
 
       services.superset-async = {
-        enable = true;
         openFirewall = true;
         # The metadata DB in this host's PostgreSQL, peer auth over its socket (no password).
         metadataDatabase.createLocally = true;
         settings = {
-          secret_key_file = "/run/keys/secret-key";
-          admin.password_file = "/run/keys/admin";
-          global_async_queries.jwt_secret_file = "/run/keys/gaq-jwt";
-          redis.password_file = "/run/keys/redis";
-          databases."ClickHouse" = {
+          # The demo ClickHouse (Debian's 18.16 here) has only its `default` user.
+          databases."ClickHouse" = lib.mkForce {
             uri = "clickhousedb://default@127.0.0.1:8123/demo";
             allow_run_async = true;
           };
@@ -171,7 +178,7 @@
           # command line here. redis-superset-async's runtime config (under /run) holds requirepass by
           # design, like the runner's redis.conf; /run/keys and /run/credentials are where secrets live.
           machine.succeed(
-              "for f in /run/keys/secret-key /run/keys/gaq-jwt /run/keys/redis /run/keys/admin; do "
+              "for f in /run/keys/superset-async/secret_key /run/keys/superset-async/gaq_jwt_secret /run/keys/superset-async/redis_password /run/keys/superset-async/admin_password; do "
               "  test $(wc -c < $f) -ge 32 || exit 2; "
               "  ! grep -RqsF -f $f /etc/systemd/system /etc/superset-async ${cfg.configFile} ${cfg.settingsFile} "
               "      ${cfg.settings.state_dir} /tmp/verify.json /tmp/rows.json || { echo leak of $f in files; exit 1; }; "
