@@ -7,17 +7,15 @@ $CREDENTIALS_DIRECTORY/flower_password first, else from flower.password_file. Th
 holds no secret and can live in the Nix store. Names that are not Flower options are ignored by
 tornado, so the helper below does not leak into Flower's settings.
 
-`python -m superset_async_glue.render_flower --settings S --output F` is how the NixOS module
-renders it at build time; the runner writes it beside superset_config.py.
+`superset-async render --flower --settings S --output F` is how the NixOS module renders it at
+build time (the one entry point every build has on its PATH); the runner writes it beside
+superset_config.py.
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from .errors import GlueError
-from .loading import load_settings
 from .render import pyliteral
 from .settings import Settings
 from .settings_monitoring import FLOWER_PASSWORD_CREDENTIAL
@@ -68,19 +66,3 @@ def render_flower_config(settings: Settings) -> str:
     # Workers that restart forget nothing to Flower; drop a worker from /metrics an hour after it went away.
     parts += ["purge_offline_workers = 3600", ""]
     return "\n".join(parts)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m superset_async_glue.render_flower")
-    parser.add_argument("--settings", type=Path, required=True)
-    parser.add_argument("--output", type=Path, required=True)
-    args = parser.parse_args(argv)
-    try:
-        settings = load_settings(args.settings)
-    except GlueError as err:  # the settings' problems, each with its field, as `superset-async render` shows them
-        raise SystemExit(f"superset-async render_flower: {err}") from None
-    args.output.write_text(render_flower_config(settings), encoding="utf-8")
-
-
-if __name__ == "__main__":
-    main()

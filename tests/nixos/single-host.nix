@@ -47,6 +47,8 @@
 
       services.superset-async = {
         openFirewall = true;
+        # Flower on loopback (its own hardened unit; verify's check 10 then runs).
+        flower.enable = true;
         # The metadata DB in this host's PostgreSQL, peer auth over its socket (no password).
         metadataDatabase.createLocally = true;
         settings = {
@@ -76,6 +78,13 @@
       with subtest("verify proves every piece, including an async SQL Lab query on ClickHouse"):
           machine.wait_until_succeeds("superset-async-verify --json > /tmp/verify.json", timeout=300)
           machine.log(machine.succeed("cat /tmp/verify.json"))
+
+      with subtest("Flower runs as its own hardened unit, and verify's check 10 sees the worker through it"):
+          machine.wait_for_unit("superset-async-flower.service")
+          report = json.loads(machine.succeed("cat /tmp/verify.json"))
+          flower = [c for c in report["checks"] if c["key"] == "flower"]
+          t.assertEqual([c["status"] for c in flower], ["pass"], flower)
+          machine.succeed("curl --fail --silent http://127.0.0.1:5555/metrics | grep -q '^flower_worker_online'")
 
       with subtest("each role's main process is its program (superset-async exec replaced itself), with the settings' values"):
           # KillMode=mixed and the worker's warm shutdown rely on the MainPID being celery itself.

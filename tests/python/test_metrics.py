@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from fixtures.common import run_cli
 from fixtures.stack import Stack, start_stack
 from fixtures.superset_api import SupersetClient
 from superset_async_glue.commands import role_command
@@ -209,3 +210,13 @@ def test_flowers_password_is_read_by_its_config_file_never_passed(tmp_path: Path
     rendered = render_flower_config(settings)
     assert "_flower_password('flower.password_file', '/run/keys/flower', 'flower_password')" in rendered
     assert "worker_send_task_events = True" in render_config(settings)
+
+
+def test_render_flower_writes_the_same_file_through_the_cli_the_module_builds_with(tmp_path: Path) -> None:
+    # The NixOS module renders flowerconfig.py at build time with `superset-async render --flower`:
+    # the one entry point every build has on its PATH.
+    settings_path = _settings(tmp_path, bind="192.0.2.10", password_file="/run/keys/flower")
+    output = tmp_path / "flowerconfig.py"
+    result = run_cli("render", "--flower", "--settings", str(settings_path), "--output", str(output))
+    assert result.code == 0, result.stderr
+    assert output.read_text() == render_flower_config(load_settings(settings_path))

@@ -26,7 +26,7 @@ let
       ''
         mkdir -p $out
         ln -s ${cfg.configFile} $out/superset_config.py
-        python -m superset_async_glue.render_flower --settings ${cfg.settingsFile} --output $out/flowerconfig.py
+        superset-async render --flower --settings ${cfg.settingsFile} --output $out/flowerconfig.py
       '';
   # Every unit's credentials (the rendered superset_config.py reads the broker's password, and the
   # secret key, when Flower's Celery app imports it) plus Flower's own, for this unit only.

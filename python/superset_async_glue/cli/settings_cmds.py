@@ -10,6 +10,7 @@ import click
 from ..files import write_atomically
 from ..loading import load_settings, settings_digest
 from ..render import render_config
+from ..render_flower import render_flower_config
 from ..secret_files import require_deployable, require_valid_secret_files
 from ..settings import Settings
 
@@ -31,14 +32,15 @@ settings_option = click.option(
     type=click.Path(path_type=Path, dir_okay=False),
     help="Where to write superset_config.py ('-' for standard output).",
 )
-def render(settings_path: Path, output: Path) -> None:
+@click.option("--flower", is_flag=True, help="Render Flower's flowerconfig.py (its --conf file) instead.")
+def render(settings_path: Path, output: Path, flower: bool) -> None:
     """Render superset_config.py from the settings (same settings, same bytes).
 
     Secret files that exist here are checked; missing ones are allowed (a Nix build has none).
     """
     settings = load_settings(settings_path)
     require_valid_secret_files(settings, str(settings_path), missing_ok=True)
-    text = render_config(settings)
+    text = render_flower_config(settings) if flower else render_config(settings)
     if str(output) == "-":
         click.echo(text, nl=False)
     else:
