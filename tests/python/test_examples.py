@@ -111,6 +111,8 @@ def test_init_settings_writes_a_valid_file_and_private_secrets_and_never_overwri
         assert stat.S_IMODE(secret.stat().st_mode) == 0o600, name
         assert len(secret.read_text().strip()) >= 32, name
         assert secret.read_text().strip() not in made.stdout + made.stderr
+    placeholder = secrets_dir / "smtp_password"
+    assert f"{placeholder} holds a random placeholder: write your mail account's password there" in made.stdout
     assert run_cli("check", "--settings", str(out)).code == 0
     before = out.read_bytes()
     again = run_cli("init-settings", "--output", str(out))

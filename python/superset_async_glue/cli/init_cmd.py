@@ -64,6 +64,10 @@ def init_settings(profile: Profile, output: Path) -> None:
         click.echo(
             "  the Redis, PostgreSQL and ClickHouse passwords were generated: set the same ones on those servers"
         )
+    smtp_password = settings.reports.smtp.password_file if settings.reports.enabled else None
+    if smtp_password and f"reports.smtp.password_file: {smtp_password}" in made:
+        # A mail account's password is the provider's, not ours to generate: the file is a placeholder.
+        click.echo(f"  {smtp_password} holds a random placeholder: write your mail account's password there")
     click.echo(f"next: superset-async check --settings {output}")
     click.echo(
         f"      superset-async up --settings {output}"
