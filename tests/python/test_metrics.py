@@ -102,11 +102,13 @@ def test_flower_metrics_count_an_async_querys_task(metrics_stack: MetricsStack) 
     succeeded_before = sample(before, "flower_events_total", type="task-succeeded", task=TASK)
     outcome = client.run_async(database_id, "SELECT 42 AS answer", timeout=60)
     assert (outcome.state, outcome.rows) == ("success", [[42]]), outcome.error
-    deadline = time.monotonic() + 15  # events reach Flower within a second or so
+    # Task events reach Flower within a second or so; a worker shows online from its first heartbeat
+    # (every 2 s), which a Flower started a moment ago may not have seen yet.
+    deadline = time.monotonic() + 15
     while True:
         after = scrape(metrics_stack.flower)
         succeeded = sample(after, "flower_events_total", type="task-succeeded", task=TASK)
-        if succeeded >= succeeded_before + 1 or time.monotonic() > deadline:
+        if (succeeded >= succeeded_before + 1 and online_workers(after)) or time.monotonic() > deadline:
             break
         time.sleep(0.3)
     assert succeeded == succeeded_before + 1, f"{TASK} succeeded {succeeded_before} -> {succeeded}:\n{after}"

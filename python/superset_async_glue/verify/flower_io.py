@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import requests
 
 from ..flower_http import flower_auth, flower_url, online_workers
@@ -9,6 +11,9 @@ from ..settings import Settings
 from .facts import FlowerFacts, WorkerSurvey
 
 TIMEOUT = 5.0  # seconds per request; /api/workers?refresh asks the workers (Celery inspect, 1 s)
+# Flower shows a worker online from its first heartbeat event (Celery sends one every 2 s), so a
+# Flower started a moment ago may not show a worker that answers on the broker yet: look again.
+HEARTBEAT_WAIT = 3.0
 
 
 def _status(response: requests.Response) -> str:
@@ -23,8 +28,13 @@ def flower_facts(settings: Settings, survey: WorkerSurvey) -> FlowerFacts:
     except requests.RequestException as err:
         return FlowerFacts(url, f"unreachable ({type(err).__name__})", (), "not asked", pinged)
     try:
-        metrics = requests.get(url + "metrics", timeout=TIMEOUT)
-        online = tuple(online_workers(metrics.text)) if metrics.status_code == 200 else ()
+        deadline = time.monotonic() + HEARTBEAT_WAIT
+        while True:
+            metrics = requests.get(url + "metrics", timeout=TIMEOUT)
+            online = tuple(online_workers(metrics.text)) if metrics.status_code == 200 else ()
+            if (online and set(pinged) <= set(online)) or time.monotonic() >= deadline:
+                break
+            time.sleep(0.25)
         auth = flower_auth(settings)
         if auth is None:
             api = "not asked (no flower.password_file)"
