@@ -52,6 +52,7 @@ MANAGED_CONFIG_KEYS = {
     "CELERY_CONFIG": "redis.password_file",
     "GLOBAL_ASYNC_QUERIES_CACHE_BACKEND": "redis.password_file",
     "RATELIMIT_STORAGE_URI": "redis.password_file",
+    "RATELIMIT_STORAGE_OPTIONS": "redis.sentinel",
     "SMTP_PASSWORD": "reports.smtp.password_file",
     "SLACK_API_TOKEN": "reports.slack.token_file",
     "DATA_DIR": "state_dir",
@@ -245,6 +246,47 @@ class RedisDBs(Model):
         return self
 
 
+_SENTINEL_ADDRESS = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9_.-]{1,253})):(?P<port>[0-9]{1,5})$")
+
+
+def sentinel_address(value: str) -> tuple[str, int]:
+    """("host", port) of a "host:port" or "[v6]:port" Sentinel address (validated by RedisSentinel)."""
+    match = _SENTINEL_ADDRESS.match(value)
+    if match is None or not 1 <= int(match["port"]) <= 65535:
+        raise ValueError(
+            f"{value!r} is not host:port; write each Sentinel as host:port (e.g. 10.0.0.5:26379, [fd00::5]:26379)"
+        )
+    return match["v6"] or match["host"], int(match["port"])
+
+
+def _sentinel_address(value: str) -> str:
+    sentinel_address(value)
+    return value
+
+
+class RedisSentinel(Model):
+    """Redis Sentinel: the clients ask these Sentinels for the master of `master_name` (docs/production.md)."""
+
+    master_name: Token = Field(description="The master's name in the Sentinels' configuration (sentinel monitor NAME).")
+    sentinels: tuple[Annotated[str, AfterValidator(_sentinel_address)], ...] = Field(
+        description="Sentinel addresses as host:port ([v6]:port for IPv6); list every Sentinel, at least one."
+    )
+    password_file: SecretFile | None = Field(
+        None,
+        description="File holding the Sentinels' own password (requirepass in sentinel.conf); the data nodes' "
+        "password stays redis.password_file.",
+    )
+
+    @field_validator("sentinels")
+    @classmethod
+    def _some_sentinels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError('is empty; list every Sentinel as host:port, e.g. ["10.0.0.5:26379"]')
+        if len(set(value)) != len(value):
+            raise ValueError("lists a Sentinel twice; list each once")
+        return value
+
+
 class Redis(Model):
     """How every process reaches Redis."""
 
@@ -257,6 +299,27 @@ class Redis(Model):
     password_file: SecretFile | None = Field(None, description="File holding the Redis password (requirepass).")
     tls: RedisTLS = Field(default_factory=_defaults)
     dbs: RedisDBs = Field(default_factory=_defaults)
+    sentinel: RedisSentinel | None = Field(
+        None, description="Reach Redis through Sentinel (host and port are then unused); docs/production.md."
+    )
+
+    @model_validator(mode="after")
+    def _sentinel_alone(self) -> Redis:
+        if self.sentinel is None:
+            return self
+        if self.unix_socket is not None:
+            raise LocatedValueError(
+                "unix_socket",
+                "is set together with redis.sentinel: Sentinel hands out the master's TCP address, so no client "
+                "would use the socket; remove redis.unix_socket (or redis.sentinel)",
+            )
+        if self.tls.enabled:
+            raise LocatedValueError(
+                "tls.enabled",
+                "TLS with redis.sentinel is not supported by this stack yet (untested); use Sentinel without TLS "
+                "on a private network, or one Redis with TLS",
+            )
+        return self
 
 
 class MetadataDB(Model):
@@ -721,6 +784,8 @@ class Settings(Model):
                 raise LocatedValueError(
                     f"feature_flags.{flag}", f"set {owner} instead (other settings are derived from it)"
                 )
+        if (problem := sentinel_gaq_db_problem(self)) is not None:
+            raise LocatedValueError(*problem)
         beat_tasks = {entry.task for entry in self.celery.beat_schedule.values()}
         problem = reports_problem(
             self.reports, beat_enabled=self.beat.enabled, beat_tasks=beat_tasks, worker_args=self.worker.extra_args
@@ -758,6 +823,10 @@ def secret_files(settings: Settings) -> dict[str, tuple[str, str]]:
         "metadata_db_password": ("metadata_db.password_file", settings.metadata_db.password_file),
         "redis_password": ("redis.password_file", settings.redis.password_file),
         "redis_tls_key": ("redis.tls.key_file", settings.redis.tls.key_file),
+        "redis_sentinel_password": (
+            "redis.sentinel.password_file",
+            settings.redis.sentinel.password_file if settings.redis.sentinel else None,
+        ),
         "gaq_jwt_secret": (
             "global_async_queries.jwt_secret_file",
             settings.global_async_queries.jwt_secret_file if settings.global_async_queries.enabled else None,
@@ -804,4 +873,19 @@ def redis_access_problem(settings: Settings) -> tuple[str, str] | None:
         "write a random password to a file readable only by the service (e.g. openssl rand -base64 32 > "
         "/run/keys/superset-redis) and set redis.password_file to it (or reach Redis only through "
         "redis.unix_socket with global_async_queries.enabled false)",
+    )
+
+
+def sentinel_gaq_db_problem(settings: Settings) -> tuple[str, str] | None:
+    """With Sentinel, Superset 6.1's GAQ backend (RedisSentinelCacheBackend) ignores CACHE_REDIS_DB and writes
+    its streams to DB 0: the settings must say so, or DB 0 would silently hold two roles."""
+    dbs = settings.redis.dbs
+    if settings.redis.sentinel is None or not settings.global_async_queries.enabled or dbs.async_events == 0:
+        return None
+    return (
+        "redis.dbs.async_events",
+        f"is {dbs.async_events}, but with redis.sentinel Superset's GAQ backend writes its streams to DB 0 whatever "
+        "the setting (superset/async_events/cache_backend.py passes no db to the master): set "
+        'redis.dbs.async_events to 0 and move the role now on DB 0 elsewhere, e.g. "dbs": {"broker": 5, '
+        '"async_events": 0}',
     )
