@@ -126,7 +126,12 @@ def _probe(keys: dict[str, dict[str, Any]], **overrides: Any) -> Settings:
         {
             "secret_key_file": "/probe/secret_key_file",
             "global_async_queries": {"jwt_secret_file": "/probe/global_async_queries.jwt_secret_file"},
-            "redis": {"password_file": "/probe/redis.password_file"},
+            "redis": {
+                "password_file": "/probe/redis.password_file",
+                # Optional sections holding a secret file must exist in the probe to be probed.
+                "sentinel": {"master_name": "probe", "sentinels": ["probe:1"]},
+                "dbs": {"broker": 5, "async_events": 0},  # Sentinel's GAQ stream is on DB 0 (settings.py)
+            },
             "databases": [{"name": PROBE_DB, "uri": "probe://u@h/d"}],
         }
     )

@@ -38,7 +38,19 @@ def test_every_credential_of_secret_files_is_named_by_the_contract() -> None:
     named[c["credentials"]["secret_files"]["template"].replace("{key}", "smtp_helo_secret")] = (
         "secret_files.SMTP_HELO_SECRET"
     )
-    assert named == {name: where for name, (where, _) in secret_files(settings).items()}
+    # Sentinel excludes TLS: its credential comes from a second configuration.
+    sentinel = settings.model_copy(
+        update={
+            "redis": settings.redis.model_validate(
+                {
+                    "password_file": "/k/r",
+                    "sentinel": {"master_name": "m", "sentinels": ["h:1"], "password_file": "/k/sentinel"},
+                }
+            )
+        }
+    )
+    found = {name: where for s in (settings, sentinel) for name, (where, _) in secret_files(s).items()}
+    assert named == found
     # ... and every one of them is a key the module scans for store paths
     keys = set(c["secret_file_keys"])
     assert {re.sub(r"\[\d+\]", "[]", where).replace("SMTP_HELO_SECRET", "*") for where in named.values()} <= keys
