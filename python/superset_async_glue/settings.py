@@ -313,6 +313,13 @@ class Redis(Model):
                 "is set together with redis.sentinel: Sentinel hands out the master's TCP address, so no client "
                 "would use the socket; remove redis.unix_socket (or redis.sentinel)",
             )
+        if self.username is not None:
+            raise LocatedValueError(
+                "username",
+                "is set together with redis.sentinel: Superset's Sentinel backend for GLOBAL_ASYNC_QUERIES sends no "
+                "user name, so it would fail to log in; with Sentinel use the default user's password "
+                "(requirepass, redis.password_file) and remove redis.username",
+            )
         if self.tls.enabled:
             raise LocatedValueError(
                 "tls.enabled",
