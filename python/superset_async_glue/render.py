@@ -9,49 +9,44 @@ imports the module, preferring systemd's $CREDENTIALS_DIRECTORY.
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, secret_file_reader
 from .loading import settings_digest
 from .redis_urls import Dialect, redis_py_tls_query, role_url
 from .render_reports import render_reports
 from .secret_files import MIN_SECRET_BYTES
 from .settings import Settings, secret_file_credential, secret_files
 
+
+def secret_reader_source() -> str:
+    """secret_file_reader.py's code without its module docstring: rendered files carry it verbatim,
+    so they read secrets by the glue's own rule without importing the glue."""
+    text = Path(secret_file_reader.__file__).read_text(encoding="utf-8")
+    first = ast.parse(text).body[1].lineno  # body[0] is the docstring
+    body = "".join(text.splitlines(keepends=True)[first - 1 :])
+    return f"# Copied from superset_async_glue/secret_file_reader.py.\n{body}"
+
+
 # Runs at import inside Superset: read secrets late, fail with the setting's name and path.
-_PRELUDE = '''\
+_PRELUDE_TEMPLATE = """\
 from __future__ import annotations
 
-import os
 from urllib.parse import quote
 
 import redis
 from cachelib.redis import RedisCache
 from celery.schedules import crontab
 
-
-class SecretFileError(RuntimeError):
-    """A secret file named in the settings is missing, unreadable or empty."""
-
-
-def _credential_path(setting: str, path: str, credential: str) -> str:
-    directory = os.environ.get("CREDENTIALS_DIRECTORY")
-    if directory and os.path.exists(os.path.join(directory, credential)):
-        return os.path.join(directory, credential)
-    return path
-
+# os and Path come with the secret reader below.
+{secret_reader}
 
 def _secret(setting: str, path: str, credential: str) -> str:
-    path = _credential_path(setting, path, credential)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            value = handle.read().rstrip("\\r\\n")
-    except OSError as err:
-        raise SecretFileError(f"superset-async: {setting}: cannot read secret file {path}: {err.strerror}") from None
-    if not value:
-        raise SecretFileError(f"superset-async: {setting}: secret file {path} is empty")
-    return value
-'''
+    return read_secret(f"superset-async: {{setting}}", path, credential)
+"""
+_PRELUDE = _PRELUDE_TEMPLATE.format(secret_reader=secret_reader_source())
 
 
 def pyliteral(value: Any, indent: int = 0) -> str:
@@ -101,8 +96,8 @@ def _redis_section(settings: Settings) -> str:
     lines.append(f"_REDIS_PASSWORD = {password}")
     lines.append(f"_REDIS_USERNAME = {r.username!r}")
     if r.tls.enabled and r.tls.key_file:
-        where, path = secret_files(settings)["redis_tls_key"]
-        lines.append(f"_REDIS_TLS_KEYFILE = _credential_path({where!r}, {path!r}, 'redis_tls_key')")
+        _, path = secret_files(settings)["redis_tls_key"]
+        lines.append(f"_REDIS_TLS_KEYFILE = secret_path({path!r}, 'redis_tls_key')")
     lines.append(
         "_REDIS_AUTH = (\n"
         "    (quote(_REDIS_USERNAME or '', safe='') + ':' + quote(_REDIS_PASSWORD, safe='') + '@')\n"

@@ -16,29 +16,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .render import pyliteral
+from .render import pyliteral, secret_reader_source
 from .settings import Settings
 from .settings_monitoring import FLOWER_PASSWORD_CREDENTIAL
 
 FLOWER_CONF_NAME = "flowerconfig.py"
 
-# Same rule as the rendered superset_config.py's _secret (render.py) and secret_io.secret_path.
-_CREDENTIAL_READER = """\
-import os
-
-
+# Flower prints an uncaught exception from its config file as a traceback; a short message is clearer.
+_AUTH_READER = """
 def _flower_password(setting, path, credential):
-    directory = os.environ.get("CREDENTIALS_DIRECTORY")
-    if directory and os.path.exists(os.path.join(directory, credential)):
-        path = os.path.join(directory, credential)
     try:
-        with open(path, encoding="utf-8") as handle:
-            value = handle.read().rstrip("\\r\\n")
-    except OSError as err:
-        raise SystemExit(f"superset-async flower: {setting}: cannot read secret file {path}: {err.strerror}") from None
-    if not value:
-        raise SystemExit(f"superset-async flower: {setting}: secret file {path} is empty")
-    return value
+        return read_secret(setting, path, credential)
+    except SecretFileError as err:
+        raise SystemExit(f"superset-async flower: {err}") from None
 """
 
 
@@ -57,7 +47,8 @@ def render_flower_config(settings: Settings) -> str:
         parts.append("# No flower.password_file: no basic auth (allowed on a loopback address only).")
     else:
         parts += [
-            _CREDENTIAL_READER,
+            secret_reader_source(),
+            _AUTH_READER,
             "",
             "basic_auth = ["
             f"{pyliteral(f.user + ':')} + _flower_password("

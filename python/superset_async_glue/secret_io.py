@@ -7,6 +7,7 @@ import secrets
 import tempfile
 from pathlib import Path
 
+from . import secret_file_reader
 from .errors import GlueError
 
 
@@ -14,28 +15,16 @@ class SecretFileError(GlueError):
     """A secret file named in the settings is missing, unreadable or empty."""
 
 
-def secret_path(path: str, credential: str | None) -> str:
-    """Where a secret can be read from: systemd's $CREDENTIALS_DIRECTORY/<credential> when the unit
-    received it through LoadCredential= (the source file is then typically root-only), else `path`.
-
-    Keep in step with `_credential_path` in the rendered config (render.py's prelude).
-    """
-    directory = os.environ.get("CREDENTIALS_DIRECTORY")
-    if credential and directory and (Path(directory) / credential).exists():
-        return str(Path(directory) / credential)
-    return path
+# The rule itself lives in secret_file_reader.py, which rendered files carry verbatim.
+secret_path = secret_file_reader.secret_path
 
 
 def read_secret(setting: str, path: str, credential: str | None = None) -> str:
-    """The secret in `path` (or in its systemd credential, see `secret_path`) without its trailing newline."""
-    path = secret_path(path, credential)
+    """The secret in `path` (or in its systemd credential) without its trailing newline."""
     try:
-        value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
-    except OSError as err:
-        raise SecretFileError(f"{setting}: cannot read secret file {path}: {err.strerror}") from None
-    if not value:
-        raise SecretFileError(f"{setting}: secret file {path} is empty")
-    return value
+        return secret_file_reader.read_secret(setting, path, credential)
+    except secret_file_reader.SecretFileError as err:
+        raise SecretFileError(str(err)) from None
 
 
 def write_private(path: Path, text: str) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import runpy
 import socket
 import time
 from collections.abc import Iterator
@@ -212,6 +213,28 @@ def test_flowers_password_is_read_by_its_config_file_never_passed(tmp_path: Path
     rendered = render_flower_config(settings)
     assert "_flower_password('flower.password_file', '/run/keys/flower', 'flower_password')" in rendered
     assert "worker_send_task_events = True" in render_config(settings)
+
+
+def test_flowerconfig_reads_its_password_by_the_glues_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The rendered file carries secret_file_reader.py verbatim: the credential first, then the file,
+    # a trailing newline dropped, and a short message (no traceback, no value) when it is missing.
+    password = tmp_path / "flower-password"
+    password.write_text("from-the-file\n")
+    settings = load_settings(_settings(tmp_path, bind="192.0.2.10", password_file=str(password)))
+    config = tmp_path / "flowerconfig.py"
+    config.write_text(render_flower_config(settings))
+    assert runpy.run_path(str(config))["basic_auth"] == ["flower:from-the-file"]
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "flower_password").write_text("from-systemd")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    assert runpy.run_path(str(config))["basic_auth"] == ["flower:from-systemd"]
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY")
+    password.unlink()
+    with pytest.raises(
+        SystemExit, match=r"^superset-async flower: flower.password_file: cannot read secret file .*No such file"
+    ):
+        runpy.run_path(str(config))
 
 
 def test_render_flower_writes_the_same_file_through_the_cli_the_module_builds_with(tmp_path: Path) -> None:
