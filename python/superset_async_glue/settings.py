@@ -11,7 +11,7 @@ import functools
 import re
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -337,6 +337,14 @@ class MetadataDB(Model):
         description="SQLAlchemy URI without a password; default: SQLite file superset.db in state_dir.",
     )
     password_file: SecretFile | None = Field(None, description="File holding the metadata DB password.")
+    local_postgresql: bool = Field(
+        False,
+        description=(
+            "`superset-async up` only: run a PostgreSQL of its own (Debian's) for the metadata DB, on"
+            " state_dir/postgresql, socket only, peer authentication, no password (docs/runner.md). Leave uri and"
+            " password_file unset. Under NixOS use metadataDatabase.createLocally instead."
+        ),
+    )
     backups_kept: int = Field(
         5,
         ge=0,
@@ -352,6 +360,22 @@ class MetadataDB(Model):
         if value is not None:
             _check_uri(value)
         return value
+
+    @model_validator(mode="after")
+    def _local_postgresql_alone(self) -> MetadataDB:
+        if self.local_postgresql and self.uri is not None:
+            raise LocatedValueError(
+                "local_postgresql",
+                "is true and metadata_db.uri is set: the runner's own PostgreSQL makes the URI; remove"
+                " metadata_db.uri, or set metadata_db.local_postgresql to false to use that URI",
+            )
+        if self.local_postgresql and self.password_file is not None:
+            raise LocatedValueError(
+                "password_file",
+                "is set but metadata_db.local_postgresql is true, whose PostgreSQL has no password (peer"
+                " authentication over its socket); remove metadata_db.password_file",
+            )
+        return self
 
     @model_validator(mode="after")
     def _password_needs_server(self) -> MetadataDB:
@@ -799,6 +823,13 @@ class Settings(Model):
         )
         if problem:
             raise LocatedValueError(*problem)
+        socket = f"{local_postgresql_dir(self.state_dir)}/{LOCAL_POSTGRESQL_SOCKET}"
+        if self.metadata_db.local_postgresql and len(socket.encode()) > MAX_SOCKET_PATH_BYTES:
+            raise LocatedValueError(
+                "state_dir",
+                f"is too long for metadata_db.local_postgresql: its socket {socket} would be longer than"
+                f" {MAX_SOCKET_PATH_BYTES} bytes, the limit of a unix socket path; use a shorter state_dir",
+            )
         return self
 
     def sqlite_path(self) -> str | None:
@@ -808,7 +839,27 @@ class Settings(Model):
 
     def metadata_uri(self) -> str:
         """SQLALCHEMY_DATABASE_URI without its password."""
+        if self.metadata_db.local_postgresql:
+            return local_postgresql_uri(self.state_dir)
         return self.metadata_db.uri or f"sqlite:///{self.state_dir}/superset.db"
+
+
+# metadata_db.local_postgresql: the runner's PostgreSQL keeps its data and its socket under state_dir;
+# its socket file is named after the (default) port, which nothing else uses with listen_addresses ''.
+LOCAL_POSTGRESQL_DIR = "postgresql"
+LOCAL_POSTGRESQL_ROLE = "superset"  # the role and the database
+LOCAL_POSTGRESQL_SOCKET = ".s.PGSQL.5432"
+
+
+def local_postgresql_dir(state_dir: str) -> str:
+    """The runner's PostgreSQL directory: its data dir and its socket's directory (peer auth, no password)."""
+    return f"{state_dir.rstrip('/')}/{LOCAL_POSTGRESQL_DIR}"
+
+
+def local_postgresql_uri(state_dir: str) -> str:
+    """The metadata URI of the runner's PostgreSQL; libpq reads `host=<directory>` as the socket's directory."""
+    host = quote(local_postgresql_dir(state_dir), safe="/")
+    return f"postgresql+psycopg2://{LOCAL_POSTGRESQL_ROLE}@/{LOCAL_POSTGRESQL_ROLE}?host={host}"
 
 
 ADMIN_CREDENTIAL = "admin_password"

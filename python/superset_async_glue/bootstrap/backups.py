@@ -20,6 +20,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from ..debian_postgresql import debian_postgresql_bin
 from ..errors import GlueError
 from ..secret_io import make_private_dirs, read_secret
 from ..settings import Settings
@@ -100,18 +101,12 @@ def _copy_sqlite(source: Path, target: Path) -> None:
         raise
 
 
-DEBIAN_POSTGRESQL = Path("/usr/lib/postgresql")
+def pg_dump_binary(local_server: bool = False) -> str:
+    """pg_dump from PATH, else the newest of Debian's /usr/lib/postgresql/<version>/bin.
 
-
-def debian_postgresql_bin() -> Path | None:
-    """The newest of Debian's /usr/lib/postgresql/<major version>/bin, if any."""
-    found = [p for p in DEBIAN_POSTGRESQL.glob("*/bin") if p.parent.name.isdigit()]
-    return max(found, key=lambda p: int(p.parent.name)) if found else None
-
-
-def pg_dump_binary() -> str:
-    """pg_dump from PATH, else the newest of Debian's /usr/lib/postgresql/<version>/bin."""
-    found = shutil.which("pg_dump")
+    For the runner's own PostgreSQL (`local_server`), Debian's first: the server is that version's.
+    """
+    found = None if local_server else shutil.which("pg_dump")
     if found:
         return found
     debian = debian_postgresql_bin()
@@ -156,7 +151,13 @@ def _pg_dump(settings: Settings, target: Path) -> None:
             env["PGPASSFILE"] = str(pgpass)  # a path, not the password
         partial.unlink(missing_ok=True)
         _create_private(partial)
-        command = [pg_dump_binary(), "--format=custom", "--no-password", f"--file={partial}", f"--dbname={uri}"]
+        command = [
+            pg_dump_binary(settings.metadata_db.local_postgresql),
+            "--format=custom",
+            "--no-password",
+            f"--file={partial}",
+            f"--dbname={uri}",
+        ]
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise BackupError(f"metadata DB backup: pg_dump exited {done.returncode}: {done.stderr.strip()}")

@@ -7,11 +7,13 @@ runner, which then stops the groups in reverse dependency order, and a stop reac
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import procfs
@@ -30,10 +32,33 @@ def tail(path: str | Path, lines: int = 20) -> str:
     return "\n".join(data.splitlines()[-lines:])
 
 
+# How a role is asked to stop when its group must not get SIGTERM: PostgreSQL's postmaster shuts down
+# fast (rolls back, checkpoints, ends its children itself) on SIGINT, while SIGTERM is its "smart"
+# shutdown that waits for every client; its children read a signal of their own as a crash.
+LEADER_STOP_SIGNALS = {"postgresql": signal.SIGINT}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The user and group a role runs as when the runner is root and the role must not be (PostgreSQL)."""
+
+    uid: int
+    gid: int
+
+
 class ManagedProcess:
     """A child process in its own group, started by this runner."""
 
-    def __init__(self, role: str, argv: Sequence[str], log: Path, env: Mapping[str, str], cwd: Path) -> None:
+    def __init__(
+        self,
+        role: str,
+        argv: Sequence[str],
+        log: Path,
+        env: Mapping[str, str],
+        cwd: Path,
+        *,
+        identity: Identity | None = None,
+    ) -> None:
         self.role = role
         self.argv = tuple(argv)
         self.log = log
@@ -49,6 +74,10 @@ class ManagedProcess:
                 env=dict(env),
                 cwd=cwd,
                 start_new_session=True,
+                # Dropped in the child after the fork, before exec: no supplementary group of the runner kept.
+                user=identity.uid if identity else None,
+                group=identity.gid if identity else None,
+                extra_groups=[] if identity else None,
             )
         self.started_at = time.time()
         self.start_ticks = procfs.start_ticks(self.popen.pid) or 0
@@ -74,14 +103,27 @@ class ManagedProcess:
         return True
 
 
-def stop_groups(pgids: Sequence[int], grace_seconds: float, reap: Callable[[], None] = lambda: None) -> list[int]:
+def stop_groups(
+    pgids: Sequence[int],
+    grace_seconds: float,
+    reap: Callable[[], None] = lambda: None,
+    leader_signals: Mapping[int, int] | None = None,
+) -> list[int]:
     """Stop every process of the groups `pgids` together: SIGTERM, then SIGKILL after the grace period.
 
-    Returns the pids that had to be killed. `reap` is called while waiting so that the caller can
-    collect its own children's exit status (a zombie leader keeps its group id in use).
+    A group in `leader_signals` (pgid -> signal; see LEADER_STOP_SIGNALS) gets that signal, sent to its
+    leader only, instead of SIGTERM. Returns the pids that had to be killed. `reap` is called while
+    waiting so that the caller can collect its own children's exit status (a zombie leader keeps its
+    group id in use).
     """
     for pgid in pgids:
-        procfs.signal_group(pgid, signal.SIGTERM)
+        if leader_signals and pgid in leader_signals:
+            # A pid is never reused while it names a group with members: the leader is ours, or gone.
+            with contextlib.suppress(ProcessLookupError):
+                if procfs.group_members(pgid):
+                    os.kill(pgid, leader_signals[pgid])
+        else:
+            procfs.signal_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace_seconds
     while time.monotonic() < deadline:
         reap()

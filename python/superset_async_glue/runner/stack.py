@@ -14,7 +14,7 @@ from pathlib import Path
 from .. import procfs
 from ..errors import GlueError, UsageError
 from .demo import demo_settings
-from .processes import stop_groups, tail
+from .processes import LEADER_STOP_SIGNALS, stop_groups, tail
 from .state import ROLE_ORDER, ProcessState, StackState, read_state, requests_dir, stack_file
 from .supervisor import GRACE, Supervisor, UpOptions, describe_exit, glue_command, layout
 
@@ -147,7 +147,8 @@ def down(state_dir: Path, say: Callable[[str], None]) -> int:
         if members:
             leftover.append(role)
             say(f"[down] stopping {role} (process group {process.pgid}: pids {members})")
-            stop_groups([process.pgid], GRACE.get(role, 15.0))
+            signals = {process.pgid: LEADER_STOP_SIGNALS[role]} if role in LEADER_STOP_SIGNALS else None
+            stop_groups([process.pgid], GRACE.get(role, 15.0), leader_signals=signals)
     remaining = {role: procfs.group_members(p.pgid) for role, p in state.processes.items()}
     remaining = {role: pids for role, pids in remaining.items() if pids}
     if remaining:

@@ -17,7 +17,7 @@ Status = Literal["starting", "ready", "stopping", "stopped", "failed"]
 # (start limit hit: too many exits in the interval); it keeps it stopped (`superset-async stop-role`).
 Supervision = Literal["running", "restarting", "failed", "held"]
 # Long-running roles in start order; `down` stops them in reverse.
-ROLE_ORDER = ("redis", "clickhouse", "web", "worker", "beat", "flower")
+ROLE_ORDER = ("postgresql", "redis", "clickhouse", "web", "worker", "beat", "flower")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The supervisor behind `superset-async up`: start in dependency order, watch, stop everything.
 
-Order: Redis -> ClickHouse (when the settings declare a loopback ClickHouse) -> bootstrap ->
+Order: PostgreSQL (metadata_db.local_postgresql) -> Redis -> ClickHouse (when the settings declare a
+loopback ClickHouse) -> bootstrap ->
 web, worker and beat (command lines from commands.role_command, the NixOS module's source too).
 Once the stack is ready, a role that exits is reported with the tail of its log, the rest of its
 process group is stopped, and it is started again after a delay, as systemd's `Restart=always` does
@@ -38,7 +39,9 @@ from ..settings import Database, Settings
 from ..web_address import web_url
 from .clickhouse_server import ClickHousePlan, local_clickhouse_database, plan_clickhouse
 from .demo import clickhouse_ping, seed_demo
-from .processes import ManagedProcess, stop_groups, tail
+from .postgresql_server import ensure_database, initdb_if_needed, plan_postgresql
+from .postgresql_server import ping as postgresql_ping
+from .processes import LEADER_STOP_SIGNALS, Identity, ManagedProcess, stop_groups, tail
 from .readiness import check_port_free, web_health, worker_ping
 from .redis_server import ping as redis_ping
 from .redis_server import plan_redis
@@ -55,7 +58,15 @@ from .state import (
 ClickHouseMode = Literal["auto", "none"]
 # Seconds a role gets between SIGTERM and SIGKILL; Celery finishes running tasks first (warm shutdown).
 PROGRESS_EVERY = 5.0  # seconds between "still waiting" lines
-GRACE = {"web": 20.0, "worker": 30.0, "beat": 10.0, "flower": 10.0, "clickhouse": 30.0, "redis": 15.0}
+GRACE = {
+    "web": 20.0,
+    "worker": 30.0,
+    "beat": 10.0,
+    "flower": 10.0,
+    "clickhouse": 30.0,
+    "redis": 15.0,
+    "postgresql": 30.0,
+}
 LEFTOVER_GRACE = 5.0  # seconds the rest of a dead leader's group gets between SIGTERM and SIGKILL
 TICK = 0.5  # seconds between two looks at the processes and the requests once the stack is ready
 
@@ -80,6 +91,7 @@ class RoleRun:
 
     argv: tuple[str, ...]
     env: dict[str, str]
+    identity: Identity | None = None  # the user it runs as, when not the runner's (PostgreSQL as root)
     mode: Supervision = "running"
     exits: list[float] = field(default_factory=list)  # monotonic times of exits within the policy's interval
     restart_at: float | None = None  # monotonic
@@ -234,6 +246,8 @@ class Supervisor:
 
     def _start_all(self) -> None:
         s = self.settings
+        if s.metadata_db.local_postgresql:
+            self._start_postgresql()
         plan = plan_redis(s, self.paths["run"], self.paths["redis"])
         where = f"{plan.host}:{plan.port}" + (f" and {plan.unix_socket}" if plan.unix_socket else "")
         self._start("redis", plan.argv, dict(os.environ))
@@ -257,6 +271,16 @@ class Supervisor:
             self._start("flower", command.argv, {**os.environ, **command.env})
             self._wait("flower", f"GET {flower_url(s)}healthcheck -> 200", lambda: flower_healthy(s), 60)
 
+    def _start_postgresql(self) -> None:
+        plan = plan_postgresql(self.settings)
+        log = self.paths["logs"] / "postgresql.log"
+        if initdb_if_needed(plan, log):
+            self.say(f"[up] postgresql: created the cluster {plan.data_dir} (initdb; peer authentication, no password)")
+        self._start("postgresql", plan.argv, plan.env, plan.identity)
+        self._wait("postgresql", f"connection over the socket in {plan.directory}", lambda: postgresql_ping(plan), 60)
+        if ensure_database(plan):
+            self.say("[up] postgresql: created the database superset")
+
     def _start_clickhouse(self, declared: Database) -> None:
         name = declared.name
         spare = self.options.clickhouse_spare_port or _free_port()
@@ -270,11 +294,11 @@ class Supervisor:
         self.say(f"[up] clickhouse: {seed_demo(plan)}")
         self._save(clickhouse=ClickHouseState(name, plan.database, plan.http_port, plan.tcp_port))
 
-    def _start(self, role: str, argv: tuple[str, ...], env: dict[str, str]) -> None:
+    def _start(self, role: str, argv: tuple[str, ...], env: dict[str, str], identity: Identity | None = None) -> None:
         self._check_stop()
         log = self.paths["logs"] / f"{role}.log"
-        self.processes[role] = ManagedProcess(role, argv, log, env, self.options.state_dir)
-        self.runs[role] = RoleRun(tuple(argv), dict(env))
+        self.processes[role] = ManagedProcess(role, argv, log, env, self.options.state_dir, identity=identity)
+        self.runs[role] = RoleRun(tuple(argv), dict(env), identity)
         self._record(role, self.processes[role])
         self.say(f"[up] {role}: started (pid {self.processes[role].pid}, log {log})")
 
@@ -414,7 +438,7 @@ class Supervisor:
         assert self.state is not None  # noqa: S101
         run, before = self.runs[role], self.state.processes[role]
         log = self.paths["logs"] / f"{role}.log"
-        process = ManagedProcess(role, run.argv, log, run.env, self.options.state_dir)
+        process = ManagedProcess(role, run.argv, log, run.env, self.options.state_dir, identity=run.identity)
         self.processes[role] = process
         run.mode, run.restart_at = "running", None
         restarts = before.restarts + 1 if counted else before.restarts
@@ -455,7 +479,7 @@ class Supervisor:
         run.mode, run.restart_at = "held", None
         if process.exit_code() is None:
             self.say(f"[up] {role}: stopping (stop-role); it stays stopped until start-role")
-            stop_groups([process.pid], GRACE[role], functools.partial(_reap, process))
+            stop_groups([process.pid], GRACE[role], functools.partial(_reap, process), _leader_signals(process))
         else:
             stop_groups([process.pid], LEFTOVER_GRACE, functools.partial(_reap, process))
         assert self.state is not None  # noqa: S101
@@ -492,14 +516,16 @@ class Supervisor:
             stop_groups([oneshot.pid], 10, reap=lambda: _reap(oneshot))
         if self.state is not None and self.state.status != "failed":
             self._save(status="stopping")
-        for group in (("web", "worker", "beat"), ("clickhouse",), ("redis",)):
+        for group in (("web", "worker", "beat"), ("clickhouse",), ("redis",), ("postgresql",)):
             present = [self.processes[r] for r in group if r in self.processes]
             if not present:
                 continue
             self.say(f"[up] stopping {', '.join(p.role for p in present)}")
             grace = max(GRACE[p.role] for p in present)
 
-            killed = stop_groups([p.pid for p in present], grace, functools.partial(_reap, *present))
+            killed = stop_groups(
+                [p.pid for p in present], grace, functools.partial(_reap, *present), _leader_signals(*present)
+            )
             if killed:
                 self.say(f"[up] killed with SIGKILL after {grace:.0f}s: pids {killed}")
         if self.state is not None:
@@ -518,6 +544,11 @@ class Supervisor:
             self.say(f"[up] stopped, but these processes of the stack are still there: {left}")
         else:
             self.say("[up] stopped; no process of this stack is left")
+
+
+def _leader_signals(*processes: ManagedProcess) -> dict[int, int]:
+    """pgid -> the signal its leader alone gets, for the roles stopped that way (PostgreSQL)."""
+    return {p.pid: LEADER_STOP_SIGNALS[p.role] for p in processes if p.role in LEADER_STOP_SIGNALS}
 
 
 def _reap(*processes: ManagedProcess | subprocess.Popen[str]) -> None:
