@@ -22,7 +22,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..debian_postgresql import INSTALL_HINT, debian_postgresql_bin
+from ..debian_postgresql import DEBIAN_POSTGRESQL, INSTALL_HINT, debian_postgresql_bin
 from ..errors import GlueError, UsageError
 from ..settings import LOCAL_POSTGRESQL_ROLE, Settings, local_postgresql_dir
 from .processes import Identity, tail
@@ -54,9 +54,9 @@ class PostgresPlan:
     identity: Identity | None
 
 
-def find_server_bin() -> Path:
+def find_server_bin(root: Path = DEBIAN_POSTGRESQL) -> Path:
     """Debian's newest /usr/lib/postgresql/<version>/bin holding initdb and postgres."""
-    bindir = debian_postgresql_bin()
+    bindir = debian_postgresql_bin(root)
     if bindir is None or not all((bindir / name).exists() for name in SERVER_PROGRAMS):
         raise UsageError(
             "metadata_db.local_postgresql: PostgreSQL's server programs (initdb, postgres in "
