@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import quote, urlencode
 
-from .settings import Redis
+from .settings import Redis, sentinel_address
 
 Dialect = Literal["kombu", "celery_backend", "redis_py"]
 
@@ -60,3 +60,21 @@ def redis_py_tls_query(redis: Redis) -> dict[str, str]:
         if value:
             query[key] = value
     return query
+
+
+def sentinels(redis: Redis) -> list[tuple[str, int]]:
+    """(host, port) of every Sentinel, as redis-py's Sentinel takes them; empty without redis.sentinel."""
+    return [sentinel_address(a) for a in redis.sentinel.sentinels] if redis.sentinel else []
+
+
+def sentinel_role_urls(redis: Redis, db: int) -> list[str]:
+    """One sentinel://host:port/db URL per Sentinel, without credentials: kombu and Celery's result backend
+    join them with ";" and ask each Sentinel in turn for the master (the password in a URL is the data
+    nodes'; the Sentinels' own goes in sentinel_kwargs)."""
+    return [f"sentinel://{f'[{h}]' if ':' in h else h}:{p}/{db}" for h, p in sentinels(redis)]
+
+
+def sentinel_kwargs(password: str | None, timeout: float) -> dict[str, object]:
+    """What the glue's own clients pass as redis-py's Sentinel(sentinel_kwargs=): the Sentinels' password,
+    never the data nodes' (the libraries' defaults differ, docs/production.md), and short timeouts."""
+    return {"password": password, "socket_connect_timeout": timeout, "socket_timeout": timeout}

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import __version__, secret_file_reader
 from .loading import settings_digest
-from .redis_urls import Dialect, redis_py_tls_query, role_url
+from .redis_urls import Dialect, redis_py_tls_query, role_url, sentinel_role_urls, sentinels
 from .render_reports import render_reports
 from .secret_files import MIN_SECRET_BYTES
 from .settings import Settings, secret_file_credential, secret_files
@@ -107,7 +107,7 @@ def _redis_section(settings: Settings) -> str:
         "def _with_auth(url: str) -> str:\n"
         "    return url.replace('//', '//' + _REDIS_AUTH, 1)\n"
     )
-    return "\n".join(lines)
+    return "\n".join(lines + _sentinel_lines(settings))
 
 
 def _celery_ssl(settings: Settings) -> dict[str, Any] | None:
@@ -216,6 +216,8 @@ def render_config(settings: Settings) -> str:
         "beat_schedule": _beat_schedule(s),
         "broker_connection_retry_on_startup": True,
     }
+    if s.redis.sentinel is not None:
+        celery_attrs |= _sentinel_celery(s, celery_attrs["broker_transport_options"])
     if s.flower.enabled:
         # Flower's task counts and runtimes come from the workers' task events (docs/metrics.md).
         celery_attrs["worker_send_task_events"] = True
@@ -246,18 +248,14 @@ def render_config(settings: Settings) -> str:
         + ")",
         _assign(
             "CACHE_CONFIG",
-            {**cache, "CACHE_KEY_PREFIX": "superset_cache_", "CACHE_REDIS_URL": _url_expr(s, dbs.cache, "redis_py")},
+            {**cache, "CACHE_KEY_PREFIX": "superset_cache_", **_cache_redis(s, dbs.cache)},
         ),
         _assign(
             "DATA_CACHE_CONFIG",
-            {
-                **cache,
-                "CACHE_KEY_PREFIX": "superset_data_",
-                "CACHE_REDIS_URL": _url_expr(s, dbs.data_cache, "redis_py"),
-            },
+            {**cache, "CACHE_KEY_PREFIX": "superset_data_", **_cache_redis(s, dbs.data_cache)},
         ),
         "RESULTS_BACKEND = RedisCache(\n"
-        f"    host=redis.Redis.from_url({_url_expr(s, dbs.results, 'redis_py').code}),\n"
+        f"    host={_results_client(s)},\n"
         f"    key_prefix='superset_results',\n"
         f"    default_timeout={s.sql_lab.results_timeout_seconds},\n"
         ")",
@@ -361,6 +359,8 @@ def _gaq_section(s: Settings) -> str:
             "CACHE_REDIS_SSL_CERTFILE": r.tls.cert_file,
             "CACHE_REDIS_SSL_KEYFILE": Expr("_REDIS_TLS_KEYFILE") if r.tls.key_file else None,
         }
+    if r.sentinel is not None:
+        backend = _sentinel_gaq(s)
     where, path = secret_files(s)["gaq_jwt_secret"]
     return "\n".join(
         [
@@ -394,7 +394,11 @@ PROXY_FIX_CONFIG = {"x_for": 1, "x_proto": 1, "x_host": 1, "x_port": 1, "x_prefi
 RATE_LIMIT_KEY_PREFIX = "superset_ratelimit"
 
 
-def _rate_limit_storage(s: Settings) -> Expr:
+def _rate_limit_storage(s: Settings) -> Expr | str:
+    if s.redis.sentinel is not None:
+        # limits' Sentinel storage: credentials and DB in RATELIMIT_STORAGE_OPTIONS, not in the URL.
+        hosts = ",".join(u.removeprefix("sentinel://").rsplit("/", 1)[0] for u in sentinel_role_urls(s.redis, 0))
+        return f"redis+sentinel://{hosts}/{s.redis.sentinel.master_name}"
     url = _url_expr(s, s.redis.dbs.cache, "redis_py")
     # limits spells redis-py's unix:// as redis+unix://
     return Expr(f"'redis+' + {url.code}") if s.redis.unix_socket else url
@@ -412,6 +416,7 @@ def _web_section(s: Settings) -> str:
         "# behind one proxy address together; limit the whole site at the proxy if needed.",
         _assign("RATELIMIT_APPLICATION", None),
         _assign("RATELIMIT_STORAGE_URI", _rate_limit_storage(s)),
+        *([_assign("RATELIMIT_STORAGE_OPTIONS", _sentinel_rate_limit_options(s))] if s.redis.sentinel else []),
         _assign("RATELIMIT_KEY_PREFIX", RATE_LIMIT_KEY_PREFIX),
         "# Redis unreachable: each worker counts in memory meanwhile, and the login form still answers",
         "# (without this, every login POST would fail with HTTP 500 while Redis is down).",
@@ -442,3 +447,110 @@ def _secret_files_section(s: Settings) -> str:
     for key in sorted(s.secret_files):
         lines.append(_assign(key, _secret_expr(s, secret_file_credential(key))))
     return "\n".join(lines)
+
+
+# -- Redis Sentinel (redis.sentinel; docs/production.md, with each library's evidence) ---------------
+# Every client asks the Sentinels for the master of redis.sentinel.master_name and follows a failover
+# without a restart. Each library passes the Sentinels' password differently, and two of them would
+# send the data password to the Sentinels by default: every client here gets _REDIS_SENTINEL_KWARGS.
+SENTINEL_TIMEOUT_SECONDS = 2.0  # a Sentinel that does not answer is skipped after this, the next asked
+
+
+def _sentinel_lines(s: Settings) -> list[str]:
+    sentinel = s.redis.sentinel
+    if sentinel is None:
+        return []
+    password = _secret_expr(s, "redis_sentinel_password").code if sentinel.password_file else "None"
+    timeout = SENTINEL_TIMEOUT_SECONDS
+    return [
+        "",
+        "# Redis Sentinel: clients ask these Sentinels for the master; the data password is _REDIS_PASSWORD.",
+        "# The caches read from the master too (superset_async_glue.sentinel_cache): upstream's class reads a",
+        "# replica, which may not yet have the chart data GLOBAL_ASYNC_QUERIES hands over a moment after the",
+        "# worker wrote it. Superset's Sentinel GAQ backend ignores CACHE_REDIS_DB: its streams are in DB 0.",
+        _assign("_REDIS_SENTINELS", [tuple(a) for a in sentinels(s.redis)]),
+        _assign("_REDIS_SENTINEL_MASTER", sentinel.master_name),
+        f"_REDIS_SENTINEL_PASSWORD = {password}",
+        "_REDIS_SENTINEL_KWARGS = {'password': _REDIS_SENTINEL_PASSWORD, "
+        f"'socket_connect_timeout': {timeout}, 'socket_timeout': {timeout}}}",
+        "",
+        "",
+        "def _sentinel_urls(urls: list[str]) -> str:",
+        "    # kombu and Celery's result backend: one sentinel:// URL per Sentinel, joined by ';'.",
+        "    return ';'.join(_with_auth(url) for url in urls)",
+        "",
+    ]
+
+
+def _sentinel_urls_expr(s: Settings, db: int) -> Expr:
+    return Expr(f"_sentinel_urls({sentinel_role_urls(s.redis, db)!r})")
+
+
+def _sentinel_celery(s: Settings, broker_options: dict[str, Any]) -> dict[str, Any]:
+    assert s.redis.sentinel is not None  # noqa: S101 - called only with Sentinel
+    # master_name is required by both (kombu raises ValueError without it); visibility_timeout stays.
+    options = {"master_name": s.redis.sentinel.master_name, "sentinel_kwargs": Expr("_REDIS_SENTINEL_KWARGS")}
+    return {
+        "broker_url": _sentinel_urls_expr(s, s.redis.dbs.broker),
+        "result_backend": _sentinel_urls_expr(s, s.redis.dbs.results),
+        "broker_transport_options": {**broker_options, **options},
+        "result_backend_transport_options": options,
+    }
+
+
+def _cache_redis(s: Settings, db: int) -> dict[str, Any]:
+    if s.redis.sentinel is None:
+        return {"CACHE_REDIS_URL": _url_expr(s, db, "redis_py")}
+    return {
+        # Upstream's RedisSentinelCache reads from a replica, which may not have a value the master took a
+        # moment before (GAQ hands chart data through DATA_CACHE_CONFIG): this subclass reads from the master.
+        "CACHE_TYPE": "superset_async_glue.sentinel_cache.MasterSentinelCache",
+        "CACHE_REDIS_SENTINELS": Expr("_REDIS_SENTINELS"),
+        "CACHE_REDIS_SENTINEL_MASTER": Expr("_REDIS_SENTINEL_MASTER"),
+        "CACHE_REDIS_SENTINEL_PASSWORD": Expr("_REDIS_SENTINEL_PASSWORD"),
+        "CACHE_REDIS_PASSWORD": Expr("_REDIS_PASSWORD"),
+        "CACHE_REDIS_DB": db,
+        # Flask-Caching passes sentinel_* options to the Sentinel connections only.
+        "CACHE_OPTIONS": {
+            "sentinel_socket_connect_timeout": SENTINEL_TIMEOUT_SECONDS,
+            "sentinel_socket_timeout": SENTINEL_TIMEOUT_SECONDS,
+        },
+    }
+
+
+def _results_client(s: Settings) -> str:
+    if s.redis.sentinel is None:
+        return f"redis.Redis.from_url({_url_expr(s, s.redis.dbs.results, 'redis_py').code})"
+    # cachelib's RedisCache takes any redis-py client as host: one that follows the master.
+    return (
+        "redis.sentinel.Sentinel(\n"
+        "        _REDIS_SENTINELS,\n"
+        "        sentinel_kwargs=_REDIS_SENTINEL_KWARGS,\n"
+        "        password=_REDIS_PASSWORD,\n"
+        f"        db={s.redis.dbs.results},\n"
+        "    ).master_for(_REDIS_SENTINEL_MASTER)"
+    )
+
+
+def _sentinel_gaq(s: Settings) -> dict[str, Any]:
+    # Superset's RedisSentinelCacheBackend writes the streams to the master, always in DB 0: it passes no
+    # db to master_for (settings.py requires redis.dbs.async_events = 0 to say so).
+    return {
+        "CACHE_TYPE": "RedisSentinelCache",
+        "CACHE_REDIS_SENTINELS": Expr("_REDIS_SENTINELS"),
+        "CACHE_REDIS_SENTINEL_MASTER": Expr("_REDIS_SENTINEL_MASTER"),
+        "CACHE_REDIS_SENTINEL_PASSWORD": Expr("_REDIS_SENTINEL_PASSWORD"),
+        "CACHE_REDIS_PASSWORD": Expr("_REDIS_PASSWORD"),
+        "CACHE_REDIS_DB": 0,
+    }
+
+
+def _sentinel_rate_limit_options(s: Settings) -> dict[str, Any]:
+    # limits would send the data password to the Sentinels (sentinel_kwargs defaults to it) and read the
+    # counters from a replica: give it the Sentinels' own password, and the master for every read.
+    return {
+        "password": Expr("_REDIS_PASSWORD"),
+        "db": s.redis.dbs.cache,
+        "sentinel_kwargs": Expr("_REDIS_SENTINEL_KWARGS"),
+        "use_replicas": False,
+    }

@@ -7,7 +7,7 @@ import socket
 import requests
 
 from ..errors import UsageError
-from ..redis_urls import tcp_address, with_auth
+from ..redis_urls import sentinel_kwargs, sentinel_role_urls, tcp_address, with_auth
 from ..secret_io import read_secret
 from ..settings import Settings
 from ..web_address import web_url
@@ -30,6 +30,16 @@ def worker_ping(settings: Settings, timeout: float = 1.0) -> list[str]:
     from celery import Celery  # noqa: PLC0415 - only the runner's probes need it
 
     app = Celery("superset-async-probe", broker=broker_tcp_url(settings))
+    if (sentinel := settings.redis.sentinel) is not None:
+        r = settings.redis
+        password = read_secret("redis.password_file", r.password_file) if r.password_file else None
+        urls = [with_auth(url, None, password) for url in sentinel_role_urls(r, r.dbs.broker)]
+        secret = read_secret("redis.sentinel.password_file", sentinel.password_file) if sentinel.password_file else None
+        app.conf.broker_url = ";".join(urls)
+        app.conf.broker_transport_options = {
+            "master_name": sentinel.master_name,
+            "sentinel_kwargs": sentinel_kwargs(secret, timeout),
+        }
     try:
         replies = app.control.ping(timeout=timeout) or []
     except Exception:

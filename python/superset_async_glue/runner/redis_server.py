@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
+from ..redis_urls import sentinel_kwargs, sentinels
 from ..secret_io import read_secret, write_private
 from ..settings import Settings
 
@@ -104,6 +105,8 @@ def ping(settings: Settings, timeout: float = 1.0) -> bool:
 
     r = settings.redis
     password = read_secret("redis.password_file", r.password_file) if r.password_file else None
+    if r.sentinel is not None:  # an external Redis: whichever node the Sentinels name master
+        return _sentinel_master_ping(settings, password, timeout)
     client = redis.Redis(
         host="127.0.0.1" if r.host == "localhost" else r.host,
         port=r.port,
@@ -111,6 +114,27 @@ def ping(settings: Settings, timeout: float = 1.0) -> bool:
         password=password,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
+    )
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def _sentinel_master_ping(settings: Settings, password: str | None, timeout: float) -> bool:
+    import redis.sentinel  # noqa: PLC0415 - only the runner needs it
+
+    sentinel = settings.redis.sentinel
+    assert sentinel is not None  # noqa: S101 - called only with Sentinel
+    secret = read_secret("redis.sentinel.password_file", sentinel.password_file) if sentinel.password_file else None
+    # redis-py's sentinel module has no type hints.
+    finder = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+        sentinels(settings.redis), sentinel_kwargs=sentinel_kwargs(secret, timeout), password=password
+    )
+    client = finder.master_for(  # type: ignore[no-untyped-call]
+        sentinel.master_name, socket_timeout=timeout, socket_connect_timeout=timeout
     )
     try:
         return bool(client.ping())

@@ -224,7 +224,8 @@ class Supervisor:
             self.paths[name].mkdir(parents=True, exist_ok=True)
         self.paths["run"].chmod(0o700)
         s = self.settings
-        check_port_free(s.redis.port, "redis.port")
+        if s.redis.sentinel is None:  # with Sentinel, Redis is external: the runner starts none
+            check_port_free(s.redis.port, "redis.port")
         check_port_free(s.web.port, "web.port", "127.0.0.1" if s.web.bind in ("localhost", "0.0.0.0") else s.web.bind)  # noqa: S104
         write_atomically(self.paths["config"], render_config(s))
         if s.flower.enabled:
@@ -248,10 +249,13 @@ class Supervisor:
         s = self.settings
         if s.metadata_db.local_postgresql:
             self._start_postgresql()
-        plan = plan_redis(s, self.paths["run"], self.paths["redis"])
-        where = f"{plan.host}:{plan.port}" + (f" and {plan.unix_socket}" if plan.unix_socket else "")
-        self._start("redis", plan.argv, dict(os.environ))
-        self._wait("redis", f"PING on {where}", lambda: redis_ping(s), 30)
+        if s.redis.sentinel is not None:
+            self._wait_external_redis()
+        else:
+            plan = plan_redis(s, self.paths["run"], self.paths["redis"])
+            where = f"{plan.host}:{plan.port}" + (f" and {plan.unix_socket}" if plan.unix_socket else "")
+            self._start("redis", plan.argv, dict(os.environ))
+            self._wait("redis", f"PING on {where}", lambda: redis_ping(s), 30)
         declared = local_clickhouse_database(s) if self.options.clickhouse == "auto" else None
         if declared is not None:
             self._start_clickhouse(declared)
@@ -301,6 +305,22 @@ class Supervisor:
         self.runs[role] = RoleRun(tuple(argv), dict(env), identity)
         self._record(role, self.processes[role])
         self.say(f"[up] {role}: started (pid {self.processes[role].pid}, log {log})")
+
+    def _wait_external_redis(self, timeout: float = 30) -> None:
+        """redis.sentinel: Redis runs elsewhere, as an external ClickHouse does; wait until its master answers."""
+        sentinel = self.settings.redis.sentinel
+        assert sentinel is not None  # noqa: S101 - called only with Sentinel
+        started = time.monotonic()
+        while not redis_ping(self.settings):
+            if time.monotonic() - started > timeout:
+                raise StartupError(
+                    f"no Redis master answered PING within {timeout:.0f}s through the Sentinels "
+                    f"{', '.join(sentinel.sentinels)} (master {sentinel.master_name!r}); with redis.sentinel the "
+                    "runner starts no Redis: start the Sentinels and their Redis, or check redis.sentinel and the "
+                    "password files (superset-async verify names the master the Sentinels report)"
+                )
+            self._sleep(0.25)
+        self.say(f"[up] redis: external, master {sentinel.master_name!r} via Sentinel answers PING")
 
     def _wait(self, role: str, what: str, ready: Callable[[], bool], timeout: float) -> None:
         """Poll `ready` until it holds; fail at once when any started process dies, or at the timeout."""
