@@ -25,6 +25,8 @@ from superset_async_glue.verify.facts import (
     RedisFacts,
     RoleView,
     RoundTripFacts,
+    SentinelAnswer,
+    SentinelFacts,
     ServiceFacts,
     Step,
     WebEnvFacts,
@@ -98,6 +100,27 @@ CACHES = {
     "GLOBAL_ASYNC_QUERIES_CACHE_BACKEND": "RedisCache",
 }
 REDIS = RedisFacts(None, pings(), DBS, CACHES, gaq_enabled=True)
+SENTINELS = ("10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379")
+
+
+def sentinel(*masters: str | None, errors: tuple[int, ...] = ()) -> SentinelFacts:
+    """The Sentinels' answers: the master each names (None: none), `errors` the ones that did not answer."""
+    return SentinelFacts(
+        "superset",
+        tuple(
+            SentinelAnswer(s, None, "ConnectionError: refused") if i in errors else SentinelAnswer(s, m)
+            for i, (s, m) in enumerate(zip(SENTINELS, masters, strict=True))
+        ),
+    )
+
+
+MASTER = "10.0.0.7:6379"
+SENTINEL_CACHES = {
+    "CACHE_CONFIG": "MasterSentinelCache",
+    "DATA_CACHE_CONFIG": "MasterSentinelCache",
+    "GLOBAL_ASYNC_QUERIES_CACHE_BACKEND": "RedisSentinelCache",
+}
+SENTINEL_REDIS = replace(REDIS, sentinel=sentinel(MASTER, MASTER, MASTER), cache_types=SENTINEL_CACHES)
 WORKER = Worker(
     "celery@vm",
     ("celery",),
@@ -277,7 +300,61 @@ CASES: list[tuple[str, Judge, Any, Status, tuple[str, ...], str]] = [
         (),
         "broker persistence unknown (NoPermissionError",
     ),
+    # 2 with Sentinel: the master the Sentinels name, then the PINGs
+    (
+        "ping-sentinel",
+        judge.judge_redis_ping,
+        SENTINEL_REDIS,
+        PASS,
+        (),
+        "master 'superset' is 10.0.0.7:6379 (3 of 3 Sentinels); PONG from 6 clients",
+    ),
+    (
+        "ping-sentinel-failover-in-progress",
+        judge.judge_redis_ping,
+        replace(SENTINEL_REDIS, sentinel=sentinel(MASTER, MASTER, "10.0.0.8:6379")),
+        PASS,
+        (),
+        "2 of 3 Sentinels), others name 10.0.0.8:6379",
+    ),
+    (
+        "ping-sentinel-one-silent",
+        judge.judge_redis_ping,
+        replace(SENTINEL_REDIS, sentinel=sentinel(MASTER, MASTER, None, errors=(2,))),
+        WARN,
+        (dx.SENTINEL_UNREACHABLE,),
+        "1 Sentinel(s) did not answer (10.0.0.3:26379: ConnectionError: refused)",
+    ),
+    (
+        "ping-sentinel-none-answers",
+        judge.judge_redis_ping,
+        replace(
+            SENTINEL_REDIS,
+            sentinel=sentinel(None, None, None, errors=(0, 1, 2)),
+            pings=pings(broker="MasterNotFoundError: x", cache="MasterNotFoundError: x"),
+        ),
+        FAIL,
+        (dx.SENTINEL_UNREACHABLE,),
+        "no Sentinel answered (10.0.0.1:26379: ConnectionError: refused;",
+    ),
+    (
+        "ping-sentinel-no-master",
+        judge.judge_redis_ping,
+        replace(SENTINEL_REDIS, sentinel=sentinel(None, None, None), pings=pings(broker="MasterNotFoundError: x")),
+        FAIL,
+        (dx.SENTINEL_NO_MASTER,),
+        "the Sentinels (10.0.0.1:26379, 10.0.0.2:26379, 10.0.0.3:26379) know no master named 'superset'",
+    ),
+    (
+        "ping-sentinel-master-down",
+        judge.judge_redis_ping,
+        replace(SENTINEL_REDIS, pings=pings(broker="ConnectionError: refused")),
+        FAIL,
+        (dx.BROKER_UNREACHABLE,),
+        "master 'superset' is 10.0.0.7:6379 (3 of 3 Sentinels); 1 of 6 clients got no PONG",
+    ),
     # 3 Redis roles
+    ("roles-sentinel-caches", judge.judge_redis_roles, SENTINEL_REDIS, PASS, (), "one DB per role"),
     ("roles-distinct", judge.judge_redis_roles, REDIS, PASS, (), "one DB per role: broker 0, results 1"),
     ("roles-no-config", judge.judge_redis_roles, RedisFacts("SecretFileError: x"), SKIP, (), "check 6"),
     (

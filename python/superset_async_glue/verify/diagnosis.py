@@ -29,6 +29,8 @@ TIME_LIMIT = "time-limit-not-enforced"
 REDIS_UNREACHABLE = "redis-unreachable"
 REDIS_ROLES_SHARED = "redis-roles-shared"
 REDIS_NOT_PERSISTENT = "redis-not-persistent"
+SENTINEL_UNREACHABLE = "redis-sentinel-unreachable"
+SENTINEL_NO_MASTER = "redis-sentinel-no-master"
 WEB_DOWN = "web-down"
 FORM_LOGIN_BROKEN = "form-login-broken"
 ADMIN_LOGIN_REFUSED = "admin-login-refused"
@@ -118,6 +120,18 @@ MODES: dict[str, FailureMode] = {
         "the broker's Redis has neither AOF nor RDB persistence: a restart of Redis loses every queued task",
         "turn on AOF (redis.conf: appendonly yes; NixOS: services.redis.servers.<name>.appendOnly = true) or at "
         "least RDB snapshots (save 900 1); the runner's and the module's own Redis have AOF on",
+    ),
+    SENTINEL_UNREACHABLE: FailureMode(
+        "no Redis Sentinel answers: no client can learn where the Redis master is, so nothing reaches Redis "
+        '(SQL Lab: "Failed to start remote query on a worker.")',
+        "start the Sentinels (redis-server sentinel.conf --sentinel) and make redis.sentinel.sentinels list their "
+        "host:port; with a Sentinel password (requirepass in sentinel.conf) set redis.sentinel.password_file to it",
+    ),
+    SENTINEL_NO_MASTER: FailureMode(
+        "the Sentinels answer but know no master of redis.sentinel.master_name (a wrong name, or a failover that "
+        "found no replica to promote)",
+        "make redis.sentinel.master_name the name of `sentinel monitor NAME ...` in sentinel.conf; if the name is "
+        "right, bring the Redis master or a replica back (SENTINEL MASTERS on a Sentinel shows its view)",
     ),
     REDIS_ROLES_SHARED: FailureMode(
         "two Redis roles share one DB (keys of one role are evicted or read by another)",

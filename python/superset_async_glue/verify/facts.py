@@ -78,6 +78,29 @@ class Persistence:
 
 
 @dataclass(frozen=True)
+class SentinelAnswer:
+    """What one Sentinel said when asked for the master's address (SENTINEL get-master-addr-by-name)."""
+
+    sentinel: str  # host:port
+    master: str | None = None  # host:port; None: it knows no master of that name, or did not answer
+    error: str | None = None  # it did not answer (refused, timed out, wrong password)
+
+
+@dataclass(frozen=True)
+class SentinelFacts:
+    """With redis.sentinel: every configured Sentinel's answer for the master name the config uses."""
+
+    master_name: str
+    answers: tuple[SentinelAnswer, ...]
+
+    @property
+    def masters(self) -> list[str]:
+        """The master addresses reported, most reported first."""
+        found = [a.master for a in self.answers if a.master]
+        return sorted(set(found), key=lambda m: (-found.count(m), m))
+
+
+@dataclass(frozen=True)
 class RedisFacts:
     """Checks 2 and 3's input: a PING through every Redis client the config builds, and the DB each role
     has in the settings and in the config."""
@@ -88,6 +111,7 @@ class RedisFacts:
     cache_types: Mapping[str, str] = field(default_factory=dict)  # CACHE_CONFIG etc. -> CACHE_TYPE
     gaq_enabled: bool = False
     broker_persistence: Persistence | None = None  # None: not asked (the broker did not answer PING)
+    sentinel: SentinelFacts | None = None  # None: the config reaches Redis without Sentinel
 
 
 @dataclass(frozen=True)

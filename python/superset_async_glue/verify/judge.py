@@ -22,6 +22,7 @@ from .facts import (
     Ping,
     RedisFacts,
     RoundTripFacts,
+    SentinelFacts,
     ServiceFacts,
     WebEnvFacts,
     WorkerSurvey,
@@ -47,7 +48,7 @@ from .model import (
 UPSTREAM_SOFT_LIMIT = 21600  # sql_lab.get_sql_results' hard-coded soft_time_limit in Superset 6.1.0
 PING_TIMEOUT = 1.0  # seconds a worker has to answer a ping (workers.py)
 REPORTS_TASKS = ("reports.scheduler",)
-REDIS_CACHES = ("RedisCache", "redis")
+REDIS_CACHES = ("RedisCache", "redis", "RedisSentinelCache", "MasterSentinelCache")
 ROLES = ("broker", "results", "cache", "data_cache", "async_events")
 # The failure mode a role that is down points at.
 DOWN_MODES = {
@@ -109,20 +110,23 @@ def judge_redis_ping(facts: RedisFacts) -> CheckResult:
     """Redis answers PING through every client the rendered config builds."""
     if facts.config_error is not None:
         return skipped(REDIS_PING, "the config did not import, so it builds no Redis client to ping (check 6 says why)")
+    sentinel_note, sentinel_failure = _sentinel_verdict(facts.sentinel)
+    if sentinel_failure is not None:
+        return sentinel_failure
     pings = facts.pings
     bad = [p for p in pings if not p.ok]
     if bad:
         reason = "; ".join(f"{p.label} on {p.server}/{p.db}: {p.error}" for p in bad)
         return failed(
             REDIS_PING,
-            f"{len(bad)} of {len(pings)} clients got no PONG: {reason}",
+            f"{sentinel_note}{len(bad)} of {len(pings)} clients got no PONG: {reason}",
             _unique(_ping_mode(p) for p in bad),
         )
     slowest = max((p.seconds for p in pings), default=0.0)
     servers = sorted({p.server for p in pings})
     pong = (
-        f"PONG from {len(pings)} clients ({', '.join(p.client for p in pings)}) on {', '.join(servers)}; "
-        f"slowest {slowest * 1000:.0f} ms"
+        f"{sentinel_note}PONG from {len(pings)} clients ({', '.join(p.client for p in pings)}) "
+        f"on {', '.join(servers)}; slowest {slowest * 1000:.0f} ms"
     )
     persistence = facts.broker_persistence
     if persistence is not None and persistence.unknown is None and not (persistence.aof or persistence.rdb):
@@ -131,7 +135,37 @@ def judge_redis_ping(facts: RedisFacts) -> CheckResult:
             f"{pong}; but the broker's Redis persists nothing (appendonly no, save ''): a restart loses queued tasks",
             (dx.REDIS_NOT_PERSISTENT,),
         )
+    silent = [a for a in facts.sentinel.answers if a.error] if facts.sentinel else []
+    if silent:
+        return warned(
+            REDIS_PING,
+            f"{pong}; but {len(silent)} Sentinel(s) did not answer ("
+            + "; ".join(f"{a.sentinel}: {a.error}" for a in silent)
+            + "): fewer left to agree on the next failover",
+            (dx.SENTINEL_UNREACHABLE,),
+        )
     return passed(REDIS_PING, f"{pong}{_persistence_note(persistence)}")
+
+
+def _sentinel_verdict(sentinel: SentinelFacts | None) -> tuple[str, CheckResult | None]:
+    """The master the Sentinels name, as a prefix of check 2's reason, or check 2's failure when none can."""
+    if sentinel is None:
+        return "", None
+    answers, name = sentinel.answers, sentinel.master_name
+    if not any(a.error is None for a in answers):
+        reason = "; ".join(f"{a.sentinel}: {a.error}" for a in answers)
+        return "", failed(REDIS_PING, f"no Sentinel answered ({reason})", (dx.SENTINEL_UNREACHABLE,))
+    masters = sentinel.masters
+    if not masters:
+        asked = ", ".join(a.sentinel for a in answers if a.error is None)
+        return "", failed(
+            REDIS_PING, f"the Sentinels ({asked}) know no master named {name!r}", (dx.SENTINEL_NO_MASTER,)
+        )
+    agree = sum(1 for a in answers if a.master == masters[0])
+    note = f"Sentinel: master {name!r} is {masters[0]} ({agree} of {len(answers)} Sentinels)"
+    if len(masters) > 1:
+        note += f", others name {', '.join(masters[1:])} (a failover in progress?)"
+    return note + "; ", None
 
 
 def _persistence_note(persistence: Persistence | None) -> str:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .celery_app import TIMEOUT, bare_app, connection_identity
-from .facts import Persistence, Ping, RedisFacts
+from .facts import Persistence, Ping, RedisFacts, SentinelAnswer, SentinelFacts
 from .target import LoadedConfig, RedisEndpoint, Target
 
 
@@ -47,7 +47,16 @@ def redis_client(endpoint: RedisEndpoint, view: LoadedConfig) -> Iterator[Any]:
         finally:
             app.close()
         return
-    if endpoint.kind == "redis_url":
+    if endpoint.kind == "sentinel":
+        kwargs = dict(endpoint.kwargs)
+        sentinels, master = kwargs.pop("sentinels"), kwargs.pop("master")
+        sentinel_kwargs = {**kwargs.pop("sentinel_kwargs"), **timeouts}
+        # redis-py's sentinel module has no type hints.
+        finder = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+            sentinels, sentinel_kwargs=sentinel_kwargs, **kwargs, **timeouts
+        )
+        client = finder.master_for(master)  # type: ignore[no-untyped-call]
+    elif endpoint.kind == "redis_url":
         assert endpoint.url is not None  # noqa: S101 - redis_url endpoints always carry one
         client = redis.Redis.from_url(endpoint.url, **endpoint.kwargs, **timeouts)
     else:
@@ -69,12 +78,52 @@ def ping_one(endpoint: RedisEndpoint, view: LoadedConfig) -> Ping:
     server, db = "?", -1
     try:
         with redis_client(endpoint, view) as client:
-            server, db = connection_identity(client.connection_pool.connection_kwargs)
+            pool = client.connection_pool
+            if hasattr(pool, "get_master_address"):  # through Sentinel: the master it names now
+                host, port = pool.get_master_address()
+                host = host.decode() if isinstance(host, bytes) else host
+                server, db = connection_identity({"host": host, "port": port, "db": _sentinel_pool_db(endpoint, pool)})
+            else:
+                server, db = connection_identity(pool.connection_kwargs)
             client.ping()
     except Exception as err:
         error = f"{type(err).__name__}: {err}"
         return Ping(endpoint.role, endpoint.client, server, db, False, time.monotonic() - started, error)
     return Ping(endpoint.role, endpoint.client, server, db, True, time.monotonic() - started)
+
+
+def _sentinel_pool_db(endpoint: RedisEndpoint, pool: Any) -> int:
+    # kombu and Celery hand the DB to master_for, our own endpoints to Sentinel(): either way it reaches the pool.
+    return int(pool.connection_kwargs.get("db", endpoint.kwargs.get("db", 0)) or 0)
+
+
+def sentinel_facts(view: LoadedConfig) -> SentinelFacts | None:
+    """Each Sentinel of the config asked for the master's address, as every client asks it."""
+    import redis  # noqa: PLC0415
+
+    found = view.sentinel
+    if found is None:
+        return None
+    sentinels, master_name, kwargs = found
+    kwargs = {**kwargs, "socket_connect_timeout": TIMEOUT, "socket_timeout": TIMEOUT}
+
+    def ask(address: tuple[str, int]) -> SentinelAnswer:
+        host, port = address
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        client = redis.Redis(host=host, port=port, **kwargs)
+        try:
+            master = client.sentinel_get_master_addr_by_name(master_name)  # type: ignore[no-untyped-call]
+        except Exception as err:
+            return SentinelAnswer(where, None, f"{type(err).__name__}: {err}")
+        finally:
+            client.close()
+        if not master:
+            return SentinelAnswer(where)
+        host = master[0].decode() if isinstance(master[0], bytes) else str(master[0])
+        return SentinelAnswer(where, f"[{host}]:{master[1]}" if ":" in host else f"{host}:{master[1]}")
+
+    with ThreadPoolExecutor(max_workers=len(sentinels)) as pool:
+        return SentinelFacts(master_name, tuple(pool.map(ask, sentinels)))
 
 
 def persistence_of(client: Any) -> Persistence:
@@ -103,7 +152,8 @@ def redis_facts(target: Target) -> RedisFacts:
     if view.error is not None:
         return RedisFacts(view.error)
     broker = next((e for e in view.endpoints if e.role == "broker" and e.kind == "kombu"), None)
-    with ThreadPoolExecutor(max_workers=max(1, len(view.endpoints) + 1)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, len(view.endpoints) + 2)) as pool:
+        sentinel = pool.submit(sentinel_facts, view)
         persistence = pool.submit(broker_persistence, broker, view) if broker is not None else None
         pings = tuple(pool.map(lambda e: ping_one(e, view), view.endpoints))
     broker_ok = any(p.ok for p in pings if p.role == "broker")
@@ -115,4 +165,5 @@ def redis_facts(target: Target) -> RedisFacts:
         view.cache_types(),
         view.gaq_enabled,
         persistence.result() if persistence is not None and broker_ok else None,
+        sentinel.result(),
     )

@@ -63,7 +63,7 @@ class RedisEndpoint:
 
     role: str  # a key of settings.redis.dbs
     client: str  # the config key that builds it
-    kind: Literal["kombu", "celery_backend", "redis_url", "redis_kwargs"]
+    kind: Literal["kombu", "celery_backend", "redis_url", "redis_kwargs", "sentinel"]
     url: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -104,6 +104,15 @@ class LoadedConfig:
             "broker_transport_options": dict(self.celery_get("broker_transport_options") or {}),
             "redis_backend_use_ssl": self.celery_get("redis_backend_use_ssl"),
         }
+
+    @property
+    def sentinel(self) -> tuple[list[tuple[str, int]], str, dict[str, Any]] | None:
+        """(Sentinels, master name, sentinel_kwargs) of a config rendered with redis.sentinel, else None."""
+        found = getattr(self.module, "_REDIS_SENTINELS", None)
+        if not found:
+            return None
+        kwargs = dict(getattr(self.module, "_REDIS_SENTINEL_KWARGS", None) or {})
+        return [(str(h), int(p)) for h, p in found], str(getattr(self.module, "_REDIS_SENTINEL_MASTER", "")), kwargs
 
     def cache_type(self, key: str) -> str:
         return str(dict(self.get(key) or {}).get("CACHE_TYPE", "NullCache")).rsplit(".", 1)[-1]
@@ -185,6 +194,22 @@ def load_config(config_path: Path) -> LoadedConfig:
     return LoadedConfig(None, module, endpoints(loaded))
 
 
+SENTINEL_CACHES = ("RedisSentinelCache", "MasterSentinelCache")  # upstream's, and ours (sentinel_cache.py)
+
+
+def _sentinel_endpoint(role: str, key: str, config: dict[str, Any]) -> RedisEndpoint:
+    # Flask-Caching's RedisSentinelCache.factory and Superset's RedisSentinelCacheBackend.from_config read the
+    # same keys; the GAQ backend passes no db (its streams land in DB 0), so none is taken for it here.
+    kwargs = {
+        "sentinels": [tuple(s) for s in config.get("CACHE_REDIS_SENTINELS", [("127.0.0.1", 26379)])],
+        "master": config.get("CACHE_REDIS_SENTINEL_MASTER", "mymaster"),
+        "sentinel_kwargs": {"password": config.get("CACHE_REDIS_SENTINEL_PASSWORD")},
+        "password": config.get("CACHE_REDIS_PASSWORD"),
+        "db": 0 if role == "async_events" else config.get("CACHE_REDIS_DB", 0),
+    }
+    return RedisEndpoint(role, key, "sentinel", None, kwargs)
+
+
 def _cache_endpoint(role: str, key: str, config: dict[str, Any]) -> RedisEndpoint:
     if config.get("CACHE_REDIS_URL"):
         # flask-caching: redis.from_url(CACHE_REDIS_URL, db=CACHE_REDIS_DB or 0); the URL's db wins.
@@ -222,6 +247,17 @@ def _results_endpoint(results_backend: Any) -> RedisEndpoint | None:
     pool = getattr(client, "connection_pool", None)
     if pool is None:
         return None
+    if hasattr(pool, "sentinel_manager"):  # a master_for client: ask the same Sentinels for the same master
+        manager = pool.sentinel_manager
+        kwargs = {
+            "sentinels": [c.connection_pool.connection_kwargs for c in manager.sentinels],
+            "master": pool.service_name,
+            "sentinel_kwargs": dict(manager.sentinel_kwargs),
+            "password": pool.connection_kwargs.get("password"),
+            "db": pool.connection_kwargs.get("db", 0),
+        }
+        kwargs["sentinels"] = [(str(c.get("host")), int(c.get("port", 26379))) for c in kwargs["sentinels"]]
+        return RedisEndpoint("results", "RESULTS_BACKEND", "sentinel", None, kwargs)
     kwargs = dict(pool.connection_kwargs)
     kwargs["connection_class"] = pool.connection_class
     return RedisEndpoint("results", "RESULTS_BACKEND", "redis_kwargs", None, kwargs)
@@ -231,15 +267,20 @@ def endpoints(config: LoadedConfig) -> tuple[RedisEndpoint, ...]:
     """Every Redis client the config builds, as its library builds it."""
     found = [RedisEndpoint("broker", "CELERY_CONFIG.broker_url", "kombu", config.broker_url)]
     backend = config.result_backend
-    if backend and backend.startswith(("redis", "rediss")):
+    if backend and backend.startswith(("redis", "rediss", "sentinel")):
         found.append(RedisEndpoint("results", "CELERY_CONFIG.result_backend", "celery_backend", backend))
     if (results := _results_endpoint(config.get("RESULTS_BACKEND"))) is not None:
         found.append(results)
     for role, key in (("cache", "CACHE_CONFIG"), ("data_cache", "DATA_CACHE_CONFIG")):
         if config.cache_type(key) in ("RedisCache", "redis"):
             found.append(_cache_endpoint(role, key, dict(config.get(key) or {})))
-    if config.gaq_enabled and config.cache_type("GLOBAL_ASYNC_QUERIES_CACHE_BACKEND") in ("RedisCache", "redis"):
-        found.append(_gaq_endpoint(dict(config.get("GLOBAL_ASYNC_QUERIES_CACHE_BACKEND") or {})))
+        elif config.cache_type(key) in SENTINEL_CACHES:
+            found.append(_sentinel_endpoint(role, key, dict(config.get(key) or {})))
+    gaq = "GLOBAL_ASYNC_QUERIES_CACHE_BACKEND"
+    if config.gaq_enabled and config.cache_type(gaq) in ("RedisCache", "redis"):
+        found.append(_gaq_endpoint(dict(config.get(gaq) or {})))
+    elif config.gaq_enabled and config.cache_type(gaq) == "RedisSentinelCache":
+        found.append(_sentinel_endpoint("async_events", gaq, dict(config.get(gaq) or {})))
     return tuple(found)
 
 

@@ -30,6 +30,8 @@ def redis_identity(url: str | None) -> Identity | None:
         return None
     from kombu.utils.url import url_to_parts  # noqa: PLC0415
 
+    # Sentinel: one URL per Sentinel joined by ";" (render.py); the first Sentinel and the DB identify it.
+    url = url.split(";", 1)[0] if url.startswith("sentinel://") else url
     parts = url_to_parts(url)
     if parts.scheme.endswith("socket") or parts.scheme == "unix":
         # kombu's parts drop the path's leading "/"; the URL's own path keeps it.
