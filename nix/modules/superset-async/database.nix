@@ -63,6 +63,11 @@ in
             password_file) of every host at one PostgreSQL reachable over TCP.'';
         }
         {
+          # The glue's metadata_db.local_postgresql is the runner's own server (superset-async up).
+          assertion = !(md.local_postgresql or false);
+          message = "${opt}.settings.metadata_db.local_postgresql is for `superset-async up` only (the runner starts a PostgreSQL of its own); on NixOS set ${opt}.metadataDatabase.createLocally = true instead.";
+        }
+        {
           assertion = !cfg.metadataDatabase.createLocally || (md.uri == localUri && md.password_file == null);
           message = "${opt}.metadataDatabase.createLocally reaches this host's PostgreSQL over its socket with peer authentication: leave settings.metadata_db.uri at ${localUri} (it is ${toString md.uri}) and settings.metadata_db.password_file unset, or set createLocally = false to use another metadata DB.";
         }

@@ -1184,6 +1184,10 @@ in
     })
     "settings.metadata_db.password_file unset")
 
+  (fail "the runner's own PostgreSQL (metadata_db.local_postgresql) under NixOS"
+    (with' { services.superset-async.settings.metadata_db.local_postgresql = true; })
+    "metadataDatabase.createLocally = true instead")
+
   # ---- Flower and metrics (issue 14) ---------------------------------------------------------
   (ok "flower: off by default, no unit" (with' { }) (cfg: [
     {
