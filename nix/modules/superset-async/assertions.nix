@@ -154,6 +154,10 @@ in
         message = "${opt}.settings.redis.unix_socket is ${toString r.unix_socket}, but the module's own Redis can only create its socket in its runtime directory /run/redis-superset-async/ (default: /run/redis-superset-async/redis.sock).";
       }
       {
+        assertion = !cfg.redis.createLocally || (r.sentinel or null) == null;
+        message = "${opt}.settings.redis.sentinel is set, but ${opt}.redis.createLocally runs one Redis of its own, without replicas or Sentinels; set ${opt}.redis.createLocally = false and list your Sentinels in settings.redis.sentinel.sentinels (docs/production.md).";
+      }
+      {
         assertion = !cfg.redis.createLocally || (r.username or null == null && !(r.tls.enabled or false));
         message = "${opt}.settings.redis: the module's own Redis (${opt}.redis.createLocally) has no ACL users and no TLS; remove redis.username and redis.tls, or run a Redis of your own and set createLocally = false.";
       }

@@ -1279,4 +1279,52 @@ in
       got = [ (final cfg).metrics.statsd_host (final cfg).metrics.statsd_port ];
     }
   ]))
+
+  # ---- Redis Sentinel (issue 14) ---------------------------------------------------------------
+  (ok "redis.sentinel: passed through, no local Redis, the Sentinels' password as a credential"
+    (with' {
+      services.superset-async = {
+        redis.createLocally = false;
+        settings.redis = {
+          dbs = {
+            broker = 5;
+            async_events = 0;
+          };
+          sentinel = {
+            master_name = "superset";
+            sentinels = [ "10.0.0.5:26379" "10.0.0.6:26379" "10.0.0.7:26379" ];
+            password_file = "/run/keys/redis-sentinel";
+          };
+        };
+      };
+    })
+    (cfg: [
+      {
+        name = "settings.redis.sentinel";
+        expected = {
+          master_name = "superset";
+          sentinels = [ "10.0.0.5:26379" "10.0.0.6:26379" "10.0.0.7:26379" ];
+          password_file = "/run/keys/redis-sentinel";
+        };
+        got = (final cfg).redis.sentinel;
+      }
+      {
+        name = "no local redis";
+        cond = !(cfg.systemd.services ? redis-superset-async);
+      }
+      {
+        name = "the Sentinels' password reaches the units as a credential";
+        expected = "/run/keys/redis-sentinel";
+        got = cfg.services.superset-async.credentials.redis_sentinel_password or null;
+      }
+    ]))
+
+  (fail "redis.sentinel with the module's own Redis"
+    (with' {
+      services.superset-async.settings.redis.sentinel = {
+        master_name = "superset";
+        sentinels = [ "10.0.0.5:26379" ];
+      };
+    })
+    "set services.superset-async.redis.createLocally = false and list your Sentinels")
 ]
