@@ -46,6 +46,8 @@ def test_state_logs_redis_data_and_sqlite_are_private_under_umask_022(stack: Sta
     os.umask(umask)
     assert umask & 0o044 == 0, f"this test needs the stack started under a umask like 022, not {umask:03o}"
     state = stack.state_dir
+    # 0700 exactly: only a root runner's own PostgreSQL opens it to 0710 for the group postgres
+    # (test_runner_postgresql.py checks that rule on its stack).
     assert state.stat().st_mode & 0o777 == 0o700
     for name in ("logs", "redis", "run", "secrets", "clickhouse"):
         assert (state / name).stat().st_mode & 0o777 == 0o700, name
