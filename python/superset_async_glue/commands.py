@@ -91,6 +91,9 @@ def role_command(role: Role, settings: Settings, config_path: Path, bin_dir: Pat
             k.optimization,
             f"--concurrency={k.concurrency}",
             "--loglevel=INFO",
+            # Mingle asks other workers for their revoked task ids and waits a full second for answers
+            # at every start; Superset never revokes a task, so it only delays readiness (docs/performance.md).
+            "--without-mingle",
         ]
         if k.queues:
             argv.append("--queues=" + ",".join(k.queues))

@@ -21,11 +21,13 @@ def broker_tcp_url(settings: Settings) -> str:
     return with_auth(f"redis://{address}/{r.dbs.broker}", r.username, password)
 
 
-def worker_ping(settings: Settings, timeout: float = 1.0) -> list[str]:
+def worker_ping(settings: Settings, timeout: float = 1.0, limit: int | None = None) -> list[str]:
     """Names of the Celery workers on the stack's broker that answer a ping.
 
     A bare Celery app on the same broker, using Celery's own control API: this answers in well
-    under a second, where `celery inspect ping` through Superset's app takes about 6 s.
+    under a second, where `celery inspect ping` through Superset's app takes about 6 s. Celery
+    collects replies for the whole `timeout`; with `limit` it returns as soon as that many answered
+    (the runner's readiness wait: one worker is enough, and a second of waiting is a second of start).
     """
     from celery import Celery  # noqa: PLC0415 - only the runner's probes need it
 
@@ -41,7 +43,7 @@ def worker_ping(settings: Settings, timeout: float = 1.0) -> list[str]:
             "sentinel_kwargs": sentinel_kwargs(secret, timeout),
         }
     try:
-        replies = app.control.ping(timeout=timeout) or []
+        replies = app.control.ping(timeout=timeout, limit=limit) or []
     except Exception:
         return []
     finally:

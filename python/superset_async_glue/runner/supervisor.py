@@ -69,6 +69,7 @@ GRACE = {
 }
 LEFTOVER_GRACE = 5.0  # seconds the rest of a dead leader's group gets between SIGTERM and SIGKILL
 TICK = 0.5  # seconds between two looks at the processes and the requests once the stack is ready
+READY_POLL = 0.1  # seconds between two readiness probes while starting (each is a local request)
 
 
 @dataclass(frozen=True)
@@ -266,7 +267,7 @@ class Supervisor:
             command = role_command(role, s, self.paths["config"], bins)
             self._start(role, command.argv, {**os.environ, **command.env})
         self._wait("web", f"GET {web_url(s)}health -> 200", lambda: web_health(s), self.options.timeout)
-        self._wait("worker", "Celery ping on the broker", lambda: bool(worker_ping(s)), self.options.timeout)
+        self._wait("worker", "Celery ping on the broker", lambda: bool(worker_ping(s, limit=1)), self.options.timeout)
         if "beat" in self.processes:
             self._wait("beat", "process running", lambda: True, 5)
         if s.flower.enabled:
@@ -342,7 +343,7 @@ class Supervisor:
             if elapsed >= next_note:
                 self.say(f"[up] {role}: waiting for {what} ({elapsed:.0f}s of at most {timeout:.0f}s)")
                 next_note += PROGRESS_EVERY
-            self._sleep(0.25)
+            self._sleep(READY_POLL)
         self.say(f"[up] {role}: ready ({what}) after {time.monotonic() - started:.1f}s")
 
     def _bootstrap(self) -> None:
