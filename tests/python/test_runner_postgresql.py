@@ -3,7 +3,7 @@
 One stack (`up --detach`, as root in CI: the server then runs as Debian's `postgres` user) holds
 Superset's metadata in it: an async query's row is read back with psql over the socket, verify
 passes, bootstrap's pg_dump works over the socket, a SIGKILLed postmaster is restarted by the
-supervisor with its data, and `down` stops it with a fast shutdown. The rest are millisecond tests
+supervisor with its data, and `stop-role` and `down` stop it with a fast shutdown. The rest are millisecond tests
 of the setting's validation and of the privilege and permission rules.
 """
 
@@ -296,8 +296,17 @@ def test_up_keeps_the_metadata_in_its_postgresql_restarts_it_with_its_data_and_d
         after = stack.stack_json()["processes"]
         assert {role: after[role]["pid"] for role in others} == others  # reconnected, not restarted
 
+        held = stack.cli("stop-role", "postgresql")  # a fast shutdown too, and no restart meanwhile
+        assert held.code == 0, held.stdout + held.stderr
+        assert (state / "logs" / "postgresql.log").read_text().rstrip().endswith("database system is shut down")
+        started = stack.cli("start-role", "postgresql")
+        assert started.code == 0, started.stdout + started.stderr
+
         down = stack.cli("down")
         assert down.code == 0, down.stdout + down.stderr
-        assert procfs.group_members(now["pgid"]) == []
+        last = stack.stack_json()["processes"]["postgresql"]
+        assert procfs.group_members(last["pgid"]) == []
         log = (state / "logs" / "postgresql.log").read_text()
-        assert "received fast shutdown request" in log and log.rstrip().endswith("database system is shut down")
+        assert log.count("received fast shutdown request") == 2 and log.rstrip().endswith(
+            "database system is shut down"
+        )
