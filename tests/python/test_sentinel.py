@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.common import SettingsFactory, run_cli
+from fixtures.common import SettingsFactory, free_port, run_cli
 from fixtures.redis_server import AWKWARD_PASSWORD
 from fixtures.sentinel import MASTER_NAME, SENTINEL_PASSWORD, sentinel_cluster, wait_until
 from fixtures.stack import start_stack
@@ -23,6 +23,11 @@ from fixtures.superset_api import SupersetApiError, SupersetClient
 from superset_async_glue.errors import GlueError
 from superset_async_glue.loading import load_settings
 from superset_async_glue.render import render_config
+from superset_async_glue.verify import diagnosis as dx
+from superset_async_glue.verify.judge import judge_redis_ping
+from superset_async_glue.verify.model import Status
+from superset_async_glue.verify.redis_io import redis_facts
+from superset_async_glue.verify.target import VerifyOptions, load_target
 
 CITIES = "SELECT count() AS n FROM demo.cities"
 SENTINEL = {"master_name": "superset-ha", "sentinels": ["127.0.0.1:26379", "127.0.0.1:26380"]}
@@ -198,3 +203,50 @@ def test_master_killed_sentinel_promotes_the_replica_and_queries_go_on(tmp_path:
                 f"\nverify ({time.monotonic() - checked:.1f}s): {redis_check['reason']}"
                 f"\nphases: cluster {cluster_up:.1f}s, stack up {stack_up:.1f}s"
             )
+
+
+def _redis_verdict(make_settings: SettingsFactory, tmp_path: Path, sentinel: dict[str, Any], password: Path) -> Any:
+    """verify's check 2, gathered from real Sentinels through a config rendered for `sentinel`."""
+    path = make_settings({"redis": {"password_file": str(password), "dbs": DBS, "sentinel": sentinel}})
+    settings = load_settings(path)
+    config = tmp_path / f"superset_config_{abs(hash(json.dumps(sentinel)))}.py"
+    config.write_text(render_config(settings))
+    target = load_target(VerifyOptions(path, config), settings)
+    return judge_redis_ping(redis_facts(target))
+
+
+def test_verify_names_the_master_and_tells_dead_or_ignorant_sentinels_apart(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    with sentinel_cluster(tmp_path / "sentinel") as cluster:
+        base = {
+            "master_name": MASTER_NAME,
+            "sentinels": cluster.sentinels,
+            "password_file": str(cluster.sentinel_password_file),
+        }
+        dead = [f"127.0.0.1:{free_port()}" for _ in range(2)]
+        ok = _redis_verdict(make_settings, tmp_path, base, cluster.password_file)
+        assert ok.status is Status.PASS, ok
+        assert f"master {MASTER_NAME!r} is 127.0.0.1:{cluster.data_ports[0]} (3 of 3 Sentinels)" in ok.reason
+        assert "PONG from 6 clients" in ok.reason
+
+        one_dead = _redis_verdict(
+            make_settings, tmp_path, {**base, "sentinels": [*cluster.sentinels, dead[0]]}, cluster.password_file
+        )
+        assert (one_dead.status, one_dead.modes) == (Status.WARN, (dx.SENTINEL_UNREACHABLE,)), one_dead
+        assert "(3 of 4 Sentinels)" in one_dead.reason and dead[0] in one_dead.reason
+
+        all_dead = _redis_verdict(make_settings, tmp_path, {**base, "sentinels": dead}, cluster.password_file)
+        assert (all_dead.status, all_dead.modes) == (Status.FAIL, (dx.SENTINEL_UNREACHABLE,)), all_dead
+
+        wrong_password = _redis_verdict(
+            make_settings, tmp_path, {**base, "password_file": str(cluster.password_file)}, cluster.password_file
+        )
+        assert (wrong_password.status, wrong_password.modes) == (Status.FAIL, (dx.SENTINEL_UNREACHABLE,))
+        assert "AuthenticationError" in wrong_password.reason, wrong_password
+
+        unknown = _redis_verdict(
+            make_settings, tmp_path, {**base, "master_name": "not-monitored"}, cluster.password_file
+        )
+        assert (unknown.status, unknown.modes) == (Status.FAIL, (dx.SENTINEL_NO_MASTER,)), unknown
+        assert AWKWARD_PASSWORD not in str(ok) + str(unknown) + str(wrong_password)
