@@ -9,6 +9,7 @@ from typing import Any
 
 from ..settings import Settings
 from .backups import backup_before_upgrade
+from .new_sqlite import unsynced_while_new
 from .result import Outcome, StepResult
 
 STEP = "migrations"
@@ -48,7 +49,8 @@ def migrate(settings: Settings) -> StepResult:
         dump = backup_before_upgrade(settings, current)
         backup = f"; backup {dump.parent.name}/{dump.name}"
     # The same code path as `superset db upgrade`; its scripts print progress, which belongs in the log.
-    with redirect_stdout(sys.stderr):
+    # A new SQLite DB is synced to disk once at the end, not at each script's commit (new_sqlite.py).
+    with redirect_stdout(sys.stderr), unsynced_while_new(settings, current):
         flask_migrate.upgrade()
     db.session.remove()
     after = current_revisions(db)
