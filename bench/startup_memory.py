@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import resource
@@ -85,23 +86,51 @@ def execute_body(database_id: int, sql: str, run_async: bool, client_id: str) ->
 
 def async_query(
     client: SupersetClient, database_id: int, sql: str, timeout: float = 60
-) -> tuple[float, dict[str, Any]]:
-    """Submit with runAsync, poll every 50 ms, fetch the rows: (seconds, the query's final record)."""
+) -> tuple[float, dict[str, Any], dict[str, float]]:
+    """Submit with runAsync, poll every 50 ms, fetch the rows: (seconds, the query's final record,
+    where the client's time went: see protocol_parts)."""
+    epoch = time.time() - time.monotonic()  # Superset's timestamps are epoch; ours monotonic
     submitted = client.submit_async(database_id, sql, schema="demo", tab="bench")
+    accepted = time.monotonic()
     deadline = submitted.started + timeout
+    polls = 0
     while True:
         record = client.query(submitted.query_id)
+        polls += 1
         if record["status"] in TERMINAL:
             break
         if time.monotonic() > deadline:
             raise SupersetApiError(f"query {submitted.query_id}", 202, f"still {record['status']} after {timeout}s")
         time.sleep(POLL)
+    seen = time.monotonic()
     if record["status"] != "success":
         raise SupersetApiError(f"query {submitted.query_id}", 200, f"{record['status']}: {record.get('error_message')}")
     _, rows = client.results(record["results_key"])
     if not rows:
         raise SupersetApiError(f"query {submitted.query_id}", 200, "success without rows")
-    return time.monotonic() - submitted.started, record
+    done = time.monotonic()
+    parts = protocol_parts(record, epoch, submitted.started, accepted, seen, done, polls)
+    return done - submitted.started, record, parts
+
+
+def protocol_parts(  # noqa: PLR0917 - the five moments of one async query
+    record: dict[str, Any], epoch: float, started: float, accepted: float, seen: float, done: float, polls: int
+) -> dict[str, float]:
+    """An async query's time as the client sees it: the submit request (the web creates the query,
+    commits it and publishes the task), accepted -> the task ended (Superset's end_time: hand-off and
+    task), the task ended -> a poll saw it (the polling interval's quantisation and the poll's own
+    request), and the request for the rows (read from Redis, deserialised, sent as JSON)."""
+    try:
+        ended = float(record["end_time"]) / 1000 - epoch
+    except (KeyError, TypeError, ValueError):
+        return {}
+    return {
+        "proto_submit_s": accepted - started,
+        "proto_to_task_end_s": ended - accepted,
+        "proto_poll_lag_s": seen - ended,
+        "proto_results_s": done - seen,
+        "proto_polls": float(polls),
+    }
 
 
 # Superset's own log lines in the worker, in the order one SQL Lab task writes them.
@@ -148,6 +177,50 @@ def task_phases(log: Path, since: float, until: float) -> dict[str, float]:
     return {name: statistics.median(t[end] - t[start] for t in tasks) for name, start, end in TASK_PHASES if tasks}
 
 
+def _log_lines(log: Path) -> list[tuple[float, str]]:
+    """(epoch seconds, line) of each timestamped line of a Celery worker log."""
+    out = []
+    for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
+        if line.startswith("[20"):
+            try:
+                when = datetime.datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=datetime.UTC)
+            except ValueError:
+                continue
+            out.append((when.timestamp(), line))
+    return out
+
+
+def slot_use(log: Path, since: float, until: float) -> dict[str, float]:
+    """How the pool's slots spent the sleepers' run, from the worker log: each task's span in its child
+    (first line -> Celery's 'succeeded'), the statement itself ('Running block' -> 'Storing results'),
+    and each child's idle gap between the end of one task and its first line of the next."""
+    spans: dict[str, list[tuple[float, float, float]]] = {}  # child -> (first line, statement, succeeded)
+    open_: dict[str, dict[str, float]] = {}
+    for when, line in _log_lines(log):
+        if not since <= when <= until or "/ForkPoolWorker-" not in line:
+            continue
+        child = line.split("/", 1)[1].split("]", 1)[0]
+        task = open_.setdefault(child, {"first": when})
+        if "Running block" in line:
+            task["statement"] = when
+        elif "Storing results in results backend" in line:
+            task["stored"] = when
+        elif "get_sql_results" in line and "succeeded" in line:
+            if "statement" in task and "stored" in task:
+                spans.setdefault(child, []).append((task["first"], task["stored"] - task["statement"], when))
+            del open_[child]
+    if not spans:
+        return {}
+    tasks = [s for child in spans.values() for s in child]
+    gaps = [b[0] - a[2] for child in spans.values() for a, b in itertools.pairwise(child)]
+    return {
+        "slot_task_span_s": statistics.median(end - first for first, _, end in tasks),
+        "slot_statement_s": statistics.median(stmt for _, stmt, _ in tasks),
+        "slot_gap_s": statistics.median(gaps) if gaps else 0.0,
+        "slot_first_task_s": min(first for first, _, _ in tasks) - since,
+    }
+
+
 def sync_query(client: SupersetClient, database_id: int, sql: str) -> float:
     from superset_async_glue.verify.client import new_client_id  # noqa: PLC0415
 
@@ -175,8 +248,12 @@ def register_database(client: SupersetClient, uri: str) -> int:
     return int(created["id"])
 
 
-def first_async_query(layout: Layout, clickhouse: SharedClickHouse) -> tuple[SupersetClient, int]:
-    """Log in as soon as the web answers, then run `SELECT 1` async until it returns its row."""
+def first_async_query(
+    layout: Layout, clickhouse: SharedClickHouse, marks: dict[str, float]
+) -> tuple[SupersetClient, int]:
+    """Log in as soon as the web answers, then run `SELECT 1` async until it returns its row.
+
+    `marks` gets the monotonic times of the login and of the submit of the query that succeeded."""
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         try:
@@ -185,7 +262,8 @@ def first_async_query(layout: Layout, clickhouse: SharedClickHouse) -> tuple[Sup
         except (requests.RequestException, SupersetApiError):
             if time.monotonic() > deadline:
                 raise
-            time.sleep(0.25)
+            time.sleep(0.1)
+    marks["logged_in"] = time.monotonic()
     try:
         database_id = client.database_id(DATABASE)
     except SupersetApiError:
@@ -194,38 +272,47 @@ def first_async_query(layout: Layout, clickhouse: SharedClickHouse) -> tuple[Sup
         database_id = register_database(client, clickhouse.uri(with_password=True))
     while True:
         try:
+            marks["submitted"] = time.monotonic()
             async_query(client, database_id, "SELECT 1", timeout=START_TIMEOUT)
             return client, database_id
         except SupersetApiError:
             if time.monotonic() > deadline:
                 raise
-            time.sleep(0.25)
+            time.sleep(0.1)
 
 
-def timed_start(layout: Layout, clickhouse: SharedClickHouse) -> tuple[float, float, SupersetClient, int]:
-    """(wall seconds, CPU seconds) from the start command to the first async query's rows."""
+def timed_start(
+    layout: Layout, clickhouse: SharedClickHouse
+) -> tuple[float, float, dict[str, float], SupersetClient, int]:
+    """(wall seconds, CPU seconds, when each step ended in seconds from the start command) from the
+    start command to the first async query's rows."""
     children = _children_cpu()
     started = time.monotonic()
     layout.start()
-    client, database_id = first_async_query(layout, clickhouse)
+    marks = {"command_returned": time.monotonic()}
+    client, database_id = first_async_query(layout, clickhouse, marks)
     wall = time.monotonic() - started
     cpu = cpu_seconds(layout.sessions()) + _children_cpu() - children
-    return wall, cpu, client, database_id
+    return wall, cpu, {k: v - started for k, v in marks.items()}, client, database_id
 
 
 # -- queries on a running stack ------------------------------------------------------------------
 def latencies(client: SupersetClient, database_id: int, worker_log: Path) -> dict[str, Any]:
     since = time.time()
     async_s, sync_s, queued, in_task = [], [], [], []
+    parts: dict[str, list[float]] = {}
     for _ in range(LATENCY_REPEATS):
-        seconds, record = async_query(client, database_id, "SELECT 1")
+        seconds, record, protocol = async_query(client, database_id, "SELECT 1")
         async_s.append(seconds)
+        for key, value in protocol.items():
+            parts.setdefault(key, []).append(value)
         split = phases(record)
         if split:
             queued.append(split["queued"])
             in_task.append(split["in_task"])
         sync_s.append(sync_query(client, database_id, "SELECT 1"))
     out = {"async_s": statistics.median(async_s), "sync_s": statistics.median(sync_s)}
+    out |= {key: statistics.median(values) for key, values in parts.items()}
     if queued:
         out |= {"async_queued_s": statistics.median(queued), "async_in_task_s": statistics.median(in_task)}
     return out | task_phases(worker_log, since, time.time())
@@ -288,21 +375,24 @@ def idle_pss(layout: Layout) -> dict[str, float]:
 def measure(layout: Layout, clickhouse: SharedClickHouse, say: Callable[[str], None]) -> dict[str, float]:
     m: dict[str, float] = {"load_before": os.getloadavg()[0]}
     try:
-        wall, cpu, client, database_id = timed_start(layout, clickhouse)
-        m |= {"first_start_s": wall, "first_start_cpu_s": cpu}
+        wall, cpu, marks, client, database_id = timed_start(layout, clickhouse)
+        m |= {"first_start_s": wall, "first_start_cpu_s": cpu} | {f"first_start_{k}_s": v for k, v in marks.items()}
         say(f"{layout.name}: first-ever start -> first async query {wall:.1f} s (CPU {cpu:.1f} s)")
         time.sleep(SETTLE)
         m |= {f"{k}_after_start": v for k, v in idle_pss(layout).items()}
         m |= latencies(client, database_id, layout.state / "logs" / "worker.log")
+        since = time.time()
         m |= sleepers(client, database_id)
+        m |= slot_use(layout.state / "logs" / "worker.log", since, time.time())
         time.sleep(SETTLE)
         m |= {f"{k}_after_use": v for k, v in idle_pss(layout).items()}
         say(f"{layout.name}: {json.dumps({k: round(v, 3) for k, v in m.items()})}")
     finally:
         layout.stop()
     try:
-        wall, cpu, _, _ = timed_start(layout, clickhouse)
+        wall, cpu, marks, _, _ = timed_start(layout, clickhouse)
         m |= {"restart_s": wall, "restart_cpu_s": cpu, "load_after": os.getloadavg()[0]}
+        m |= {f"restart_{k}_s": v for k, v in marks.items()}
         say(f"{layout.name}: start with existing state -> first async query {wall:.1f} s (CPU {cpu:.1f} s)")
     finally:
         layout.stop()
@@ -313,8 +403,14 @@ def measure(layout: Layout, clickhouse: SharedClickHouse, say: Callable[[str], N
 ROWS: tuple[tuple[str, str, str], ...] = (
     ("restart_s", "start with existing state -> first async query, wall", "s"),
     ("restart_cpu_s", "… CPU time (user+sys) of the stack", "s"),
+    ("restart_command_returned_s", "… the start command returned (B: `up` reported READY)", "s"),
+    ("restart_logged_in_s", "… the client logged in (the web answers)", "s"),
+    ("restart_submitted_s", "… the first async query submitted", "s"),
     ("first_start_s", "first-ever start -> first async query, wall", "s"),
     ("first_start_cpu_s", "… CPU time (user+sys) of the stack", "s"),
+    ("first_start_command_returned_s", "… the start command returned (A: after its db upgrade, init)", "s"),
+    ("first_start_logged_in_s", "… the client logged in", "s"),
+    ("first_start_submitted_s", "… the first async query submitted", "s"),
     ("pss_stack_mib_after_start", "idle PSS web + worker + beat + Redis, after start", "MiB"),
     ("pss_web_mib_after_start", "… web (gunicorn master + 2 workers)", "MiB"),
     ("pss_worker_mib_after_start", "… worker (main + 4 prefork children)", "MiB"),
@@ -325,6 +421,11 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("async_s", "async `SELECT 1`, submit -> rows (50 ms polling)", "s"),
     ("sync_s", "sync `SELECT 1`", "s"),
     ("async_over_sync", "async / sync", ""),
+    ("proto_submit_s", "… async, client: the submit request (202)", "s"),
+    ("proto_to_task_end_s", "… async, client: 202 -> task ended (hand-off and task)", "s"),
+    ("proto_poll_lag_s", "… async, client: task ended -> a poll saw it (quantisation + request)", "s"),
+    ("proto_results_s", "… async, client: the request for the rows", "s"),
+    ("proto_polls", "… async, client: status requests per query", ""),
     ("async_queued_s", "… async: submit -> task running (Superset's timestamps)", "s"),
     ("async_in_task_s", "… async: task running -> query ended", "s"),
     ("task_to_running_s", "… worker log: task received -> query set running", "s"),
@@ -333,6 +434,10 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("task_store_redis_s", "… worker log: results written to Redis", "s"),
     ("task_status_commit_s", "… worker log: stored -> task succeeded (status commit)", "s"),
     ("sleepers_wall_s", f"{SLEEPERS} x `SELECT sleep(1)` at once, {CONCURRENCY} slots (ideal 5 s)", "s"),
+    ("slot_first_task_s", "… the first task's first line in a pool child, after the submits began", "s"),
+    ("slot_task_span_s", "… one task in its child: first line -> succeeded", "s"),
+    ("slot_statement_s", "… of which the statement (`sleep(1)` on ClickHouse)", "s"),
+    ("slot_gap_s", "… a child's idle gap between two tasks (hand-off)", "s"),
     ("short_during_sleepers_s", "`SELECT 1` submitted 0.5 s into them, submit -> success", "s"),
 )
 
@@ -393,6 +498,12 @@ def main() -> int:
     parser.add_argument("--label", default="", help="a note appended to the report's title")
     parser.add_argument("--keep", action="store_true", help="keep the state directories (for their logs)")
     parser.add_argument(
+        "--plots",
+        type=Path,
+        default=None,
+        help="also draw the PNGs of docs/performance.md into this directory (bench/plot.py), e.g. docs/images",
+    )
+    parser.add_argument(
         "--only", choices=("A", "B"), help="measure one layout (e.g. B with a changed glue on PYTHONPATH)"
     )
     args = parser.parse_args()
@@ -423,6 +534,11 @@ def main() -> int:
     args.output.write_text(text)
     args.output.with_suffix(".json").write_text(json.dumps(runs, indent=1, sort_keys=True) + "\n")
     print(text)
+    if args.plots is not None:
+        from plot import draw  # noqa: PLC0415 - matplotlib only when plots are asked for
+
+        for path in draw(runs, args.plots):
+            say(f"plot: {path}")
     return 0
 
 
