@@ -537,7 +537,7 @@ class Supervisor:
             stop_groups([oneshot.pid], 10, reap=lambda: _reap(oneshot))
         if self.state is not None and self.state.status != "failed":
             self._save(status="stopping")
-        for group in (("web", "worker", "beat"), ("clickhouse",), ("redis",), ("postgresql",)):
+        for group in (("web", "worker", "beat", "flower"), ("clickhouse",), ("redis",), ("postgresql",)):
             present = [self.processes[r] for r in group if r in self.processes]
             if not present:
                 continue
