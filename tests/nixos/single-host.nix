@@ -10,6 +10,11 @@
 
   nodes.machine =
     { config, lib, pkgs, ... }:
+    let
+      # The test's own tools: an SMTP sink on loopback, and the client that makes a report and
+      # reads its e-mail (./reports_by_mail.py).
+      testPython = pkgs.python3.withPackages (ps: [ ps.aiosmtpd ps.celery ps.redis ps.requests ps.pillow ]);
+    in
     {
       imports = [
         module
@@ -45,6 +50,19 @@
         '';
       };
 
+      fonts.packages = [ pkgs.dejavu_fonts ];
+      systemd.services.smtp-sink = {
+        description = "SMTP sink of the reports test (loopback; each mail a file in a Maildir)";
+        wantedBy = [ "multi-user.target" ];
+        serviceConfig = {
+          ExecStart = "${testPython}/bin/python3 -m aiosmtpd --nosetuid --listen 127.0.0.1:2525 --class aiosmtpd.handlers.Mailbox /var/lib/smtp-sink/Maildir";
+          StateDirectory = "smtp-sink";
+        };
+      };
+      environment.systemPackages = [
+        (pkgs.writeShellScriptBin "reports-by-mail" ''exec ${testPython}/bin/python3 ${./reports_by_mail.py} "$@"'')
+      ];
+
       services.superset-async = {
         openFirewall = true;
         # Flower on loopback (its own hardened unit; verify's check 10 then runs).
@@ -58,6 +76,18 @@
             allow_run_async = true;
           };
           web.bind = "0.0.0.0";
+          # Alerts & Reports delivered on this host: the worker's headless Chromium (the module's
+          # default browser and driver, under the worker unit's hardening as the module sets it)
+          # mails the screenshot to the sink below.
+          reports = {
+            enabled = true;
+            smtp = {
+              host = "127.0.0.1";
+              port = 2525;
+              mail_from = "superset@example.org";
+            };
+            webdriver.animation_seconds = 1;
+          };
         };
       };
     };
@@ -66,6 +96,9 @@
     { nodes, ... }:
     let
       cfg = nodes.machine.services.superset-async;
+      final = cfg.finalSettings; # what the host set; `or` gives the glue's defaults
+      worker = nodes.machine.systemd.services.superset-async-worker.serviceConfig;
+      yesNo = on: if on then "yes" else "no"; # how systemctl show prints a boolean
       psql = "${nodes.machine.services.postgresql.package}/bin/psql";
     in
     ''
@@ -134,6 +167,49 @@
           # ... and none of them was killed for it
           t.assertEqual(machine.succeed(f"systemctl show -p NRestarts --value {worker}").strip(), "0")
           machine.fail(f"journalctl -u {worker} | grep -E 'SIGSYS|Bad system call|signal 31|WorkerLostError'")
+
+      with subtest("a PNG report runs in the hardened worker (Chromium, jitless) and arrives by e-mail with the chart"):
+          worker = "superset-async-worker.service"
+          # the running unit's sandbox is the module's, with reports on (docs/reports.md)
+          shown = machine.succeed(
+              f"systemctl show {worker} -p MemoryDenyWriteExecute -p SystemCallErrorNumber -p SystemCallFilter "
+              "-p NoNewPrivileges -p RestrictNamespaces -p PrivateDevices -p ProcSubset -p RestrictAddressFamilies"
+          )
+          machine.log(shown)
+          props = dict(line.split("=", 1) for line in shown.splitlines())
+          t.assertEqual(
+              [props[k] for k in ["MemoryDenyWriteExecute", "NoNewPrivileges", "RestrictNamespaces", "PrivateDevices", "ProcSubset"]],
+              ${builtins.toJSON [
+                (yesNo worker.MemoryDenyWriteExecute) (yesNo worker.NoNewPrivileges) (yesNo worker.RestrictNamespaces)
+                (yesNo worker.PrivateDevices) worker.ProcSubset
+              ]},
+          )
+          t.assertIn(props["SystemCallErrorNumber"], ["1", "${worker.SystemCallErrorNumber}"])  # 1 is EPERM
+          # ${toString worker.SystemCallFilter}: the set is expanded, @privileged's calls stay out
+          allowed = props["SystemCallFilter"].split()
+          t.assertIn("read", allowed)
+          t.assertNotIn("fchown", allowed)
+          # verify's check 11 started the browser as the worker's user, from its interpreter and
+          # environment (its executor look-up connects to PostgreSQL as root, refused by peer
+          # authentication: a warning, not the browser's)
+          check = [c for c in json.loads(machine.succeed("cat /tmp/verify.json"))["checks"] if c["key"] == "reports"]
+          t.assertEqual([c["status"] in ("pass", "warn") for c in check], [True], check)
+          t.assertIn("browser started", json.dumps(check))
+          name, to = "Cities by mail", "reports-test@example.org"
+          created = machine.succeed(
+              "reports-by-mail create --web http://127.0.0.1:${toString final.web.port} "
+              "--user ${final.admin.username or "admin"} --password-file ${final.admin.password_file} --database ClickHouse "
+              "--broker 'redis+socket://${final.redis.unix_socket}?virtual_host=${toString (final.redis.dbs.broker or 0)}' "
+              f"--broker-password-file ${final.redis.password_file} --name '{name}' --to {to}"
+          )
+          machine.log(created)
+          mail = json.loads(machine.succeed(f"reports-by-mail check --maildir /var/lib/smtp-sink/Maildir --name '{name}' --to {to} --timeout 120"))
+          machine.log(f"report e-mail: {mail}")
+          t.assertEqual(mail["from"], "${final.reports.smtp.mail_from}")
+          # the worker's own child ran it, and nothing in the unit was killed for it
+          machine.log(machine.succeed(f"journalctl -u {worker} -o cat | grep -E 'Screenshot capture took|reports.execute.*succeeded'"))
+          t.assertEqual(machine.succeed(f"systemctl show -p NRestarts --value {worker}").strip(), "0")
+          machine.fail(f"journalctl -u {worker} | grep -E 'SIGSYS|Bad system call|signal 31|WorkerLostError|Chrome instance exited'")
 
       with subtest("a query whose prefork child is killed mid-run ends failed, not running forever"):
           received = "journalctl -u superset-async-worker.service -o cat | grep -c 'sql_lab.get_sql_results.*received' || true"

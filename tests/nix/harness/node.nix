@@ -36,7 +36,21 @@ let
     export PYTHONPATH="$root/python''${PYTHONPATH:+:$PYTHONPATH}"
     exec "$python" -c 'import sys; from superset_async_glue.cli import main; sys.argv[0] = "superset-async"; sys.exit(main())' "$@"
   '';
+  # A test's own tools (python3.withPackages in tests/nixos/*.nix: the reports test's SMTP sink and
+  # client) run on the checkout's Python, whose .venv holds what they ask for (aiosmtpd, requests,
+  # celery, pillow); nixpkgs' Python packages cannot be built here.
+  testPython = h.pkgs.writeShellScriptBin "python3" ''
+    for root in /srv/superset-async ${lib.escapeShellArg checkout}; do
+      [ -d "$root/.venv" ] && break
+    done
+    python="$root/.venv/bin/python"
+    [ -x "$root/.artifacts/harness-python/bin/python" ] && python="$root/.artifacts/harness-python/bin/python"
+    exec "$python" "$@"
+  '';
   pkgs = h.pkgs // {
+    python3 = h.pkgs.python3 // {
+      withPackages = _: testPython;
+    };
     superset-async = glue;
     openssl = h.pkgs.runCommand "openssl-host" { } ''mkdir -p $out/bin; ln -s "$(command -v openssl)" $out/bin/openssl'';
     postgresql = h.pkgs.runCommand "postgresql-host" { } ''mkdir -p $out/bin; ln -s "$(command -v psql || echo /usr/bin/psql)" $out/bin/psql'';
@@ -63,6 +77,17 @@ let
         name: u: "u ${name} -:${u.group} ${builtins.toJSON (if u.description == "" then name else u.description)} ${u.home}\n"
       ) cfg.users.users
     );
+
+  # "SOURCE:DEST" lines the container binds over the host's /usr (fixtures/nspawn.py): Debian
+  # programs a NixOS host does not have, where a unit would find them first. chromedriver looks for
+  # the browser in its own directory and /usr/bin before PATH, so Debian's chromium-driver would start
+  # Debian's /usr/bin/chromium wrapper, not the browser the module chose (on NixOS: PATH).
+  usrBinds =
+    cfg:
+    let
+      reports = cfg.services.superset-async.finalSettings.reports or { };
+    in
+    lib.optionalString (reports.enabled or false) "${reports.webdriver.chromium_path}:/usr/bin/chromium\n";
 in
 lib.mapAttrs (
   name: cfg:
@@ -70,6 +95,7 @@ lib.mapAttrs (
     {
       testScript = if builtins.isFunction spec.testScript then spec.testScript { inherit nodes; } else spec.testScript;
       sysusers = sysusers cfg;
+      binds = usrBinds cfg;
       passAsFile = [
         "testScript"
         "sysusers"
@@ -86,6 +112,7 @@ lib.mapAttrs (
       } $out/sw
       cp "$testScriptPath" $out/test-script.py
       cp "$sysusersPath" $out/sysusers.conf
+      echo -n "$binds" > $out/binds
     ''
 ) nodes
 // {

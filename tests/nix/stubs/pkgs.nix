@@ -171,6 +171,19 @@ let
     systemd = hostTools "systemd" [ "systemctl" "systemd-creds" "systemd-tmpfiles" "journalctl" ] { };
     # nixpkgs' redis module runs `${package}/bin/${package.serverBin or "redis-server"}`.
     redis = hostTools "redis" [ "redis-server" "redis-cli" ] { serverBin = "redis-server"; };
+    # Alerts & Reports' browser and its driver (the module's defaults with reports on): Debian's
+    # chromium and chromium-driver. bin/chromium stands for nixpkgs' wrapper script with the least a
+    # wrapper does: exec the browser. Not Debian's /usr/bin/chromium wrapper: that one greps
+    # /proc/cpuinfo for SSE3, which the worker unit's ProcSubset=pid hides ("lacks support for the
+    # sse3 instruction set", exit 1), and sources /etc/chromium.d, absent in the harness's container.
+    # The binary itself, linked here, would look for its resources beside the link.
+    chromium = self.writeShellScriptBin "chromium" ''exec /usr/lib/chromium/chromium "$@"'';
+    chromedriver = hostTools "chromedriver" [ "chromedriver" ] { };
+    # Debian's fonts-dejavu-core; fontconfig finds it under /usr/share/fonts without any /etc/fonts.
+    dejavu_fonts = shellDerivation "dejavu-fonts" { } ''
+      mkdir -p "$out/share/fonts/truetype"
+      ln -s /usr/share/fonts/truetype/dejavu "$out/share/fonts/truetype/dejavu"
+    '';
     python3 =
       let
         py = hostTools "python3" [ "python3" ] {

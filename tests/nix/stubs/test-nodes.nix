@@ -1,9 +1,9 @@
 # What the VM tests' nodes (tests/nixos/*.nix) declare beyond the module itself, for the systemd
 # harness (../harness/node.nix): `virtualisation.*` (meaningless in a container, accepted and
-# ignored); `services.clickhouse`, run from Debian's clickhouse-server with Debian's config
-# (bound into the container at /etc/clickhouse-server): data under /var/lib/clickhouse, HTTP on
-# 8123, native on 9000, loopback only, user `default` without a password -- what NixOS' module
-# gives a test node. `services.postgresql` is a stub of its own (postgresql.nix), since the module
+# ignored); `fonts.packages` (accepted, see below); `services.clickhouse`, run from Debian's
+# clickhouse-server with Debian's config (bound into the container at /etc/clickhouse-server):
+# data under /var/lib/clickhouse, HTTP on 8123, native on 9000, loopback only, user `default`
+# without a password -- what NixOS' module gives a test node. `services.postgresql` is a stub of its own (postgresql.nix), since the module
 # uses it too.
 # Not imported by the evaluation cases (tests/nix/cases).
 {
@@ -29,6 +29,13 @@ in
       type = types.attrsOf types.anything;
       default = { };
       description = "VM settings of the NixOS test driver; a container has none.";
+    };
+    # NixOS' fonts.packages (the report screenshots' text). Accepted and not linked anywhere: the
+    # container's fontconfig finds Debian's fonts under /usr/share/fonts (the host's /usr) by itself.
+    fonts.packages = mkOption {
+      type = types.listOf types.package;
+      default = [ ];
+      description = "Font packages (NixOS' fonts.packages); the container sees Debian's installed fonts.";
     };
     services.clickhouse = {
       enable = lib.mkEnableOption "ClickHouse (Debian's server, for the systemd harness)";
