@@ -40,20 +40,22 @@ def _median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
-def _grouped_bars(ax: plt.Axes, runs: Runs, keys: Sequence[tuple[str, str]], unit: str) -> None:
+def _grouped_bars(
+    ax: plt.Axes, runs: Runs, keys: Sequence[tuple[str, str]], unit: str, *, scale: float = 1.0, digits: int = 1
+) -> None:
     """One group per figure, one bar per layout: median, whiskers min-max, the median written on top."""
     width = 0.38
     for i, layout in enumerate(LAYOUTS):
         xs, heights, low, high = [], [], [], []
         for j, (key, _) in enumerate(keys):
-            values = _values(runs, layout, key)
+            values = [v * scale for v in _values(runs, layout, key)]
             med = _median(values)
             xs.append(j + (i - 0.5) * width)
             heights.append(med)
             low.append(med - min(values) if values else 0.0)
             high.append(max(values) - med if values else 0.0)
         bars = ax.bar(xs, heights, width, label=LABELS[layout], color=COLOURS[layout], yerr=[low, high], capsize=3)
-        ax.bar_label(bars, labels=[f"{h:.1f}" if h else "" for h in heights], padding=2, fontsize=8)
+        ax.bar_label(bars, labels=[f"{h:.{digits}f}" if h else "" for h in heights], padding=2, fontsize=8)
     ax.set_xticks(range(len(keys)), [label for _, label in keys], fontsize=9)
     ax.set_ylabel(unit)
     ax.legend(fontsize=8)
@@ -62,6 +64,7 @@ def _grouped_bars(ax: plt.Axes, runs: Runs, keys: Sequence[tuple[str, str]], uni
 
 def _stacked(ax: plt.Axes, runs: Runs, parts: Sequence[tuple[str, str, str]], unit: str, scale: float = 1.0) -> None:
     """One stacked bar per layout: the median of each part, in `unit`."""
+    top = 0.0
     for i, layout in enumerate(LAYOUTS):
         bottom = 0.0
         for key, label, colour in parts:
@@ -71,7 +74,10 @@ def _stacked(ax: plt.Axes, runs: Runs, parts: Sequence[tuple[str, str, str]], un
                 ax.text(i, bottom + value / 2, f"{value:.0f}", ha="center", va="center", fontsize=8)
             bottom += value
         ax.text(i, bottom, f"{bottom:.0f} {unit}", ha="center", va="bottom", fontsize=9)
+        top = max(top, bottom)
     ax.set_xticks(range(len(LAYOUTS)), [LABELS[layout] for layout in LAYOUTS], fontsize=9)
+    ax.set_xlim(-0.6, 2.6)  # room on the right for the legend
+    ax.set_ylim(0, top * 1.12)
     ax.set_ylabel(unit)
     ax.legend(fontsize=8, loc="upper right")
     ax.grid(axis="y", alpha=0.3)
@@ -122,7 +128,7 @@ def plot_async(runs: Runs, out: Path) -> Path:
     _stacked(left, runs, parts, "ms", scale=1000)
     left.set_title("Async SELECT 1 as the client sees it (50 ms polling)", fontsize=10)
     keys = (("sync_s", "sync\nSELECT 1"),)
-    _grouped_bars(right, runs, keys, "seconds")
+    _grouped_bars(right, runs, keys, "ms", scale=1000, digits=0)
     right.set_title("Sync SELECT 1", fontsize=10)
     path = out / "perf-async.png"
     fig.tight_layout()
@@ -135,10 +141,12 @@ def plot_sleepers(runs: Runs, out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4.2))
     keys = (("sleepers_wall_s", "20 x sleep(1),\nwall"), ("short_during_sleepers_s", "SELECT 1 among\nthem, latency"))
     _grouped_bars(ax, runs, keys, "seconds")
-    ax.axhline(5.0, color="black", linestyle="--", linewidth=1)
-    ax.text(1.45, 5.05, "ideal 5 s", ha="right", va="bottom", fontsize=8)
-    ax.axhline(6.5, color="#c44e52", linestyle=":", linewidth=1)
-    ax.text(1.45, 6.55, "goal 1.3 x ideal", ha="right", va="bottom", fontsize=8, color="#c44e52")
+    ax.hlines(5.0, -0.45, 0.45, color="black", linestyle="--", linewidth=1)
+    ax.text(-0.45, 5.05, "ideal 5 s", ha="left", va="bottom", fontsize=8)
+    ax.hlines(6.5, -0.45, 0.45, color="#c44e52", linestyle=":", linewidth=1)
+    ax.text(-0.45, 6.55, "goal: 1.3 x ideal", ha="left", va="bottom", fontsize=8, color="#c44e52")
+    ax.hlines(1.0, 0.55, 1.45, color="#c44e52", linestyle=":", linewidth=1)
+    ax.text(0.55, 1.05, "goal: 1 s", ha="left", va="bottom", fontsize=8, color="#c44e52")
     ax.set_title("20 x `SELECT sleep(1)` at once on 4 slots", fontsize=10)
     path = out / "perf-sleepers.png"
     fig.tight_layout()
