@@ -189,18 +189,22 @@ def test_master_killed_sentinel_promotes_the_replica_and_queries_go_on(tmp_path:
             # Results stored before the kill were replicated: still there, read through the new master.
             assert client.results(results_key) == (before.columns, before.rows)
 
-            # --no-query: the queries above are check 9's query, run through the failover.
+            # Check 9 includes GAQ chart data: written by the worker, read through the Sentinel data cache
+            # (from the master) and announced on the GAQ stream (DB 0), all after the failover.
             checked = time.monotonic()
-            verify = run_cli("verify", "--state-dir", str(stack.state_dir), "--json", "--no-query", timeout=180)
+            verify = run_cli("verify", "--state-dir", str(stack.state_dir), "--json", timeout=180)
             report = json.loads(verify.stdout)
             assert verify.code == 0, verify.stdout
             redis_check = next(c for c in report["checks"] if c["key"] == "redis_ping")
             assert redis_check["status"] == "pass", redis_check
             assert f"is 127.0.0.1:{cluster.data_ports[1]} (3 of 3 Sentinels)" in redis_check["reason"], redis_check
+            end_to_end = next(c for c in report["checks"] if c["key"] == "end_to_end")
+            assert end_to_end["status"] == "pass" and "GAQ" in end_to_end["reason"], end_to_end
             print(
                 f"\nSentinel failover: master SIGKILLed; replica promoted after {promoted[0]:.1f}s; first async query"
                 f" succeeded {outage:.1f}s after the kill (same web/worker/beat pids)"
                 f"\nverify ({time.monotonic() - checked:.1f}s): {redis_check['reason']}"
+                f"\ncheck 9: {end_to_end['reason']}"
                 f"\nphases: cluster {cluster_up:.1f}s, stack up {stack_up:.1f}s"
             )
 
