@@ -10,15 +10,16 @@ What this proves and what only a NixOS VM run proves: docs/nixos.md.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from fixtures.common import REPO
 from fixtures.nixos_driver import Machine, script_globals
-from fixtures.nspawn import Container, NodeNetwork, boot, build_nodes
+from fixtures.nspawn import Container, Node, NodeNetwork, boot, build_nodes
 
 ARTEFACTS = Path(os.environ.get("SUPERSET_ASYNC_ARTIFACTS", REPO / ".artifacts")) / "nixos"
 
@@ -39,31 +40,40 @@ def run_vm_test(test: str, tmp_path: Path, log_file: Path) -> None:
         with log_file.open("a") as out:
             out.write(f"[{time.monotonic() - started:7.1f}s] {line}\n")
 
-    containers: dict[str, Container] = {}
     network = NodeNetwork(f"{os.getpid()}", sorted(nodes)) if len(nodes) > 1 else None
+    boots = itertools.count(1)
+
+    def booter(node: Node) -> Callable[[], Container]:
+        # a fresh root for each boot: a node started again after shutdown() or crash() boots anew
+        return lambda: boot(node, tmp_path / f"{node.name}-{next(boots)}", network)
+
+    def cable(name: str) -> Callable[[bool], None]:
+        return lambda unplugged: network.set_link(name, not unplugged) if network else None
+
+    machines = {name: Machine(name, booter(node), log, cable(name)) for name, node in nodes.items()}
     try:
         if network:
             network.create()
-        for name, node in nodes.items():
-            containers[name] = boot(node, tmp_path / name, network)
-        machines = {name: Machine(c, log) for name, c in containers.items()}
         script = next(iter(nodes.values())).test_script
         try:
             exec(compile(script, f"tests/nixos/{test}.nix testScript", "exec"), script_globals(machines, log))  # noqa: S102
         except BaseException:
-            for name, c in containers.items():
+            for name, m in machines.items():
+                if not m.booted:
+                    continue
                 for unit in (
                     "superset-async-init",
                     "superset-async-web",
                     "superset-async-worker",
                     "superset-async-beat",
                 ):
-                    _, out, err = c.run(f"journalctl --no-pager -n 60 -u {unit}.service")
-                    log(f"{name}: journal of {unit}:\n{out}{err}")
+                    _, out = m.execute(f"journalctl --no-pager -n 60 -u {unit}.service 2>&1")
+                    log(f"{name}: journal of {unit}:\n{out}")
             raise
     finally:
-        for c in containers.values():
-            c.stop()
+        for m in machines.values():
+            if m.container is not None:
+                m.container.stop()
         if network:
             network.remove()
 
@@ -72,7 +82,7 @@ def test_single_host_vm_test_script_runs_unchanged_under_systemd(tmp_path: Path,
     run_vm_test("single-host", tmp_path, log_file)
 
 
-def test_scale_out_vm_test_script_runs_on_two_containers_joined_by_a_test_network(
+def test_scale_out_vm_test_script_runs_on_four_containers_joined_by_a_test_network(
     tmp_path: Path, log_file: Path
 ) -> None:
     run_vm_test("scale-out", tmp_path, log_file)

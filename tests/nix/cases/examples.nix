@@ -110,6 +110,7 @@ in
     }
   ]))
   (vmNode "single-host" "machine")
-  (vmNode "scale-out" "server")
-  (vmNode "scale-out" "worker")
+  (vmNode "scale-out" "infra")
+  (vmNode "scale-out" "web")
+  (vmNode "scale-out" "worker1")
 ]
