@@ -3,8 +3,8 @@
 # ignored); `fonts.packages` (accepted, see below); `services.clickhouse`, run from Debian's
 # clickhouse-server with Debian's config (bound into the container at /etc/clickhouse-server):
 # data under /var/lib/clickhouse, HTTP on 8123, native on 9000, loopback only, user `default`
-# without a password -- what NixOS' module gives a test node. `services.postgresql` is a stub of its own (postgresql.nix), since the module
-# uses it too.
+# without a password -- what NixOS' module gives a test node. `services.postgresql` is a stub of
+# its own (postgresql.nix), since the module uses it too.
 # Not imported by the evaluation cases (tests/nix/cases).
 {
   config,
