@@ -3,7 +3,8 @@
 The rendered module imports only what Superset's environment has, so that it can be built into the
 Nix store at build time. One piece of the glue itself is imported, late, by its FLASK_APP_MUTATOR:
 the SQL Lab pending watchdog (sqllab_watchdog.py), which the runner's virtualenv and the Nix
-package install next to Superset. It holds no secret: each is read from its file when Superset
+package install next to Superset; with redis.sentinel, the caches name sentinel_cache.py's class as
+their CACHE_TYPE, imported by Flask-Caching. It holds no secret: each is read from its file when Superset
 imports the module, preferring systemd's $CREDENTIALS_DIRECTORY.
 """
 
