@@ -166,6 +166,7 @@ in
       redisCli = "${nodes.infra.services.redis.package}/bin/redis-cli";
     in
     ''
+      import json
       import re
       import shlex
       import time
