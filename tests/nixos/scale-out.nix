@@ -290,7 +290,7 @@ in
       for name, worker in WORKERS.items():
           worker.wait_for_unit("superset-async-worker.service")
           worker.fail("systemctl is-active superset-async-web.service superset-async-beat.service")
-          worker.wait_until_succeeds(f"journalctl -u superset-async-worker.service -o cat | grep -q 'celery@{name} ready'", timeout=300)
+          worker.wait_until_succeeds(f"journalctl -b -u superset-async-worker.service -o cat | grep -q 'celery@{name} ready'", timeout=300)
       hosts = {h: addresses(h) for h in WORKERS}
 
       with subtest("verify on the web host passes and sees both worker hosts"):
@@ -349,8 +349,8 @@ in
           t.assertEqual([w["name"] for w in check["details"]["workers"]], ["celery@worker2"], check["reason"])
 
       with subtest("a worker host crashed mid-query: the web's sweep ends that query failed, the next ones run on the other host"):
-          worker1.start()
-          worker1.wait_until_succeeds("journalctl -u superset-async-worker.service -o cat | grep -q 'celery@worker1 ready'", timeout=300)
+          worker1.start()  # a VM keeps its journal across boots: -b, this boot's "ready"
+          worker1.wait_until_succeeds("journalctl -b -u superset-async-worker.service -o cat | grep -q 'celery@worker1 ready'", timeout=300)
           (lost,) = submit([(3000, "SELECT 3000 AS n, sleep(3) + sleep(3) AS slept")])
           for _ in range(100):
               if running := started_on(3000, 3000):
