@@ -13,6 +13,14 @@ What SQL Lab's UI reads (Superset 6.1's frontend): it polls /api/v1/query/update
 returns rows whose `changed_on` is newer than its last poll, and for a failed query shows the errors
 in `extra.errors` (not `error_message` alone); so all three are set.
 
+A live worker does not prove the query's task will ever run: a worker host that dies while it waits
+for work (kombu's `BRPOP`) can leave Redis a dead connection to hand the next message to; that message
+is then neither in the queue nor in kombu's `unacked` hash, and nothing re-delivers it. So when
+workers answer, the sweep also reads the broker: a stale `pending` query whose task is in neither place
+on two sweeps at least MISSING_CONFIRM_SECONDS apart is failed with IN_TRANSIT_PREFIX... (the two
+looks step over the moments a message is legitimately in neither: between the web's commit and its
+publish, and between a worker's `BRPOP` and its `HSET unacked`).
+
 Two more ways a query is left `running` forever, and what ends it (docs/reliability.md):
 
 - The worker's child running it dies (SIGKILL, out of memory): the worker's main process reports
@@ -30,6 +38,7 @@ already does; every failure is logged (without secrets) and retried at the next 
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -57,6 +66,8 @@ ERROR_TYPE = "ASYNC_WORKERS_ERROR"
 # The task whose loss leaves a query `running` (Superset's sql_lab.get_sql_results(query_id, ...)).
 SQL_LAB_TASK = "sql_lab.get_sql_results"
 LOST_PREFIX = "The worker process running this query was lost"
+IN_TRANSIT_PREFIX = "This query's task was lost on its way to a worker"
+MISSING_CONFIRM_SECONDS = 8.0
 OVERDUE_PREFIX = "This query was still running after its time limit"
 CHECK_WORKER = (
     "check the Celery worker and its log: NixOS `systemctl status superset-async-worker` and "
@@ -115,6 +126,15 @@ def lost_message(
     )
 
 
+def in_transit_message(waited_seconds: float) -> str:
+    """The error of a pending query whose task is neither queued nor taken by a worker."""
+    return (
+        f"{IN_TRANSIT_PREFIX}: it waited {round(waited_seconds)} s, and its task is neither in the broker's "
+        "queue nor held by a Celery worker (a worker host went down while it was taking work from Redis), so "
+        f"it will never run. Run the query again; if it happens again, {CHECK_WORKER}."
+    )
+
+
 def overdue_message(running_seconds: float, timeout_seconds: int) -> str:
     """The error of a query `running` past its hard time limit and grace, with no worker reporting its end."""
     return (
@@ -169,6 +189,7 @@ class PendingWatchdog:
         self._pid: int | None = None
         self._celery: Any = None
         self._last_problem: str | None = None
+        self._missing_since: dict[int, float] = {}  # query id -> when its task was first missed
 
     def ensure_running(self) -> None:
         """Start the sweep thread in this process, unless it runs already (a fork gets its own)."""
@@ -240,7 +261,8 @@ class PendingWatchdog:
             return []  # broker unreachable: the queued tasks may still run when it returns
         self._last_problem = None
         if workers:
-            return []  # a worker is alive (busy or behind): leave the queries pending
+            # A worker is alive (busy or behind): leave the queries pending while their task waits.
+            return self._fail_lost_in_transit(engine, table, stale)
         failed = _fail(
             engine, table, [(q.query_id, failure_message(q.age_seconds), q.extra_json) for q in stale], ("pending",)
         )
@@ -251,6 +273,51 @@ class PendingWatchdog:
                 self.timeout_seconds,
             )
         return failed
+
+    def _fail_lost_in_transit(self, engine: Any, table: Any, stale: list[StalePending]) -> list[int]:
+        present = self.tasks_on_broker()
+        if present is None:
+            return []  # the broker could not be read: nothing is known missing
+        now = time.monotonic()
+        missing = {q.query_id for q in stale} - present
+        self._missing_since = {i: self._missing_since.get(i, now) for i in missing}
+        confirmed = [q for q in stale if now - self._missing_since.get(q.query_id, now) >= MISSING_CONFIRM_SECONDS]
+        failed = _fail(
+            engine,
+            table,
+            [(q.query_id, in_transit_message(q.age_seconds), q.extra_json) for q in confirmed],
+            ("pending",),
+        )
+        for query_id in failed:
+            self._missing_since.pop(query_id, None)
+        if failed:
+            log.warning(
+                "SQL Lab pending watchdog: the tasks of queries %s are neither queued nor held by a worker "
+                "(a worker host lost while taking them); failed them",
+                ", ".join(map(str, failed)),
+            )
+        return failed
+
+    def tasks_on_broker(self) -> set[int] | None:
+        """Query ids of the SQL Lab tasks the broker holds, queued or delivered to a worker and not yet
+        acknowledged (kombu's Redis transport: the queue's lists, one per priority, and its `unacked`
+        hash); None when the broker cannot be read."""
+        try:
+            if self._celery is None:
+                self._celery = self._bare_celery()
+            with self._celery.connection_for_read() as connection:
+                channel = connection.default_channel
+                queue = self._celery.conf.task_default_queue
+                client = channel.client
+                # kombu's own key names: one list per priority step, and the hash of delivered messages.
+                keys = [channel._q_for_pri(queue, pri) for pri in channel.priority_steps]
+                payloads = [p for key in keys for p in client.lrange(key, 0, -1)]
+                payloads += [json.dumps(json.loads(v)[0]) for v in client.hvals(channel.unacked_key)]
+        except Exception as err:
+            self._problem(f"cannot read the broker's queue ({type(err).__name__}: {_redact(str(err))})")
+            self._celery = None
+            return None
+        return {i for i in map(_sql_lab_query_id, payloads) if i is not None}
 
     @staticmethod
     def _stale(engine: Any, table: Any, status: str, timeout_seconds: int) -> list[StalePending]:
@@ -302,6 +369,22 @@ class PendingWatchdog:
             redis_socket_timeout=PING_TIMEOUT_SECONDS + 4,
         )
         return celery
+
+
+def _sql_lab_query_id(payload: str | bytes) -> int | None:
+    """The query id of a SQL Lab task message as kombu stores it in Redis (Celery's protocol 2: a JSON
+    envelope whose base64 body is [args, kwargs, embed]); None for any other message."""
+    try:
+        message = json.loads(payload)
+        if message.get("headers", {}).get("task") != SQL_LAB_TASK:
+            return None
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args, kwargs, _embed = json.loads(body)
+        return int(args[0] if args else kwargs["query_id"])
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return None
 
 
 def _fail(engine: Any, table: Any, queries: list[tuple[int, str, str | None]], statuses: tuple[str, ...]) -> list[int]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from fixtures.common import SettingsFactory, run_cli
 from fixtures.stack import Stack, start_stack
 from fixtures.superset_api import SupersetClient
@@ -24,11 +25,20 @@ from pydantic import ValidationError
 from superset_async_glue import procfs
 from superset_async_glue.loading import load_settings
 from superset_async_glue.runner.readiness import worker_ping
+from superset_async_glue.secret_io import read_secret
 from superset_async_glue.settings import Settings
-from superset_async_glue.sqllab_watchdog import FAILURE_PREFIX, bound_seconds
+from superset_async_glue.sqllab_watchdog import (
+    FAILURE_PREFIX,
+    IN_TRANSIT_PREFIX,
+    MISSING_CONFIRM_SECONDS,
+    SWEEP_INTERVAL_SECONDS,
+    bound_seconds,
+)
 
 TIMEOUT = 10
 BOUND = bound_seconds(TIMEOUT)  # 16 s: timeout, one 5 s sweep interval, the 1 s ping
+# pending timeout, then a first look at the broker and a second one MISSING_CONFIRM_SECONDS later
+IN_TRANSIT_BOUND = BOUND + MISSING_CONFIRM_SECONDS + SWEEP_INTERVAL_SECONDS
 MARGIN = 3.0  # polling, SQLite commit, a loaded 2-core machine
 # Superset's SQL Lab on ClickHouse 18: sleep() takes at most 3 s per block, so one block per row.
 BLOCKER_SECONDS = 24  # longer than BOUND + MARGIN, so the queued query outlives the sweep's bound
@@ -113,6 +123,40 @@ def test_a_busy_worker_leaves_queued_queries_pending_and_they_run(watchdog_stack
     status, _ = wait_status(client, queued.query_id, {"success", "failed"}, BLOCKER_SECONDS + 30)
     assert status == "success", client.query(queued.query_id).get("error_message")
     assert client.query(blocker.query_id)["status"] == "success"
+
+
+def test_a_task_a_dead_consumer_took_fails_its_query_while_the_worker_lives(watchdog_stack: Stack) -> None:
+    # A worker host that dies while it waits for work: its BRPOP stays open in Redis, which hands it
+    # the next message. Here a real Redis client plays that host: it asks for work, then never reads.
+    settings = load_settings(watchdog_stack.settings_path)
+    assert worker_ping(settings), "this test needs the stack's worker alive (it runs before the kill test)"
+    r = settings.redis
+    dead = redis.Connection(
+        host=r.host,
+        port=r.port,
+        db=r.dbs.broker,
+        password=read_secret("redis.password_file", r.password_file) if r.password_file else None,
+    )
+    dead.connect()
+    try:
+        dead.send_command("BRPOP", "celery", 0)
+        time.sleep(1.5)  # the worker's own BRPOP (1 s) times out and queues behind this one
+        client, database_id = client_of(watchdog_stack)
+        submitted = client.submit_async(database_id, "SELECT 8 AS eight")
+        status, _ = wait_status(client, submitted.query_id, {"failed", "success"}, IN_TRANSIT_BOUND + 30)
+        waited = time.monotonic() - submitted.started
+        taken = dead.read_response()
+    finally:
+        dead.disconnect()
+    print(f"\nlost in transit: query {submitted.query_id} {status} after {waited:.1f}s (bound {IN_TRANSIT_BOUND:.0f}s)")
+    assert taken and b"sql_lab.get_sql_results" in taken[1], "the dead consumer did not take the task"
+    assert status == "failed", f"query {status}, not failed (success: the fault was not reproduced)"
+    assert waited <= IN_TRANSIT_BOUND + MARGIN, f"failed after {waited:.1f}s, over {IN_TRANSIT_BOUND + MARGIN:.0f}s"
+    message = str(client.query(submitted.query_id)["error_message"])
+    assert message.startswith(IN_TRANSIT_PREFIX), message
+    # The live worker still runs the next query.
+    again = client.submit_async(database_id, "SELECT 9 AS nine")
+    assert wait_status(client, again.query_id, {"success", "failed"}, 60)[0] == "success"
 
 
 def test_no_worker_fails_the_query_within_the_bound_with_the_fix(watchdog_stack: Stack) -> None:
