@@ -139,10 +139,12 @@ def test_executor_state_reads_the_user_table(tmp_path: Path) -> None:
         c.execute("CREATE TABLE ab_user (username TEXT, active BOOLEAN)")
         c.executemany("INSERT INTO ab_user VALUES (?, ?)", [("admin", 1), ("gone", 0)])
     target = _target(tmp_path, {"smtp": {"host": "m"}}, f"sqlite:///{db}")
-    assert executor_state(target, "admin") == ("active", "")
-    assert executor_state(target, "gone") == ("inactive", "")
-    assert executor_state(target, "nobody") == ("missing", "")
-    state, why = executor_state(_target(tmp_path, {"smtp": {"host": "m"}}, f"sqlite:///{tmp_path}/none.db"), "a")
+    assert executor_state(target, "admin", NO_WORKER) == ("active", "")
+    assert executor_state(target, "gone", NO_WORKER) == ("inactive", "")
+    assert executor_state(target, "nobody", NO_WORKER) == ("missing", "")
+    state, why = executor_state(
+        _target(tmp_path, {"smtp": {"host": "m"}}, f"sqlite:///{tmp_path}/none.db"), "a", NO_WORKER
+    )
     assert state == "unknown" and "OperationalError" in why
 
 

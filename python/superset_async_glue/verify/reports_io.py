@@ -47,7 +47,7 @@ def reports_facts(target: Target, platform: PlatformView) -> ReportsFacts:
     if not s.reports.enabled:
         return ReportsFacts(enabled=False, beat_here=s.beat.enabled, beat_tasks=None, executor="", executor_state="")
     user = executor(s)
-    state, error = executor_state(target, user)
+    state, error = executor_state(target, user, platform)
     return ReportsFacts(
         enabled=True,
         beat_here=s.beat.enabled,
@@ -61,27 +61,71 @@ def reports_facts(target: Target, platform: PlatformView) -> ReportsFacts:
     )
 
 
-def executor_state(target: Target, username: str) -> tuple[str, str]:
+# The executor's row in Superset's user table, read by the worker's interpreter as the worker's user:
+# a metadata database with peer authentication (the module's createLocally) knows that user, not root.
+# The URI, which may hold a password, goes through stdin, never the command line.
+_EXECUTOR_LOOKUP = r"""
+import json, sys
+import sqlalchemy
+config = json.loads(sys.stdin.read())
+try:
+    engine = sqlalchemy.create_engine(config["uri"])
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(
+                sqlalchemy.text("SELECT active FROM ab_user WHERE username = :name"), {"name": config["username"]}
+            ).first()
+    finally:
+        engine.dispose()
+except Exception as err:  # an unreachable database is a fact of this check, not a crash
+    print(json.dumps({"error": f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"}))
+else:
+    print(json.dumps({"active": None if row is None else bool(row[0])}))
+"""
+LOOKUP_TIMEOUT = 30.0
+
+
+def executor_state(target: Target, username: str, platform: PlatformView) -> tuple[str, str]:
     """("active" | "inactive" | "missing", "") from Superset's user table, or ("unknown", why)."""
     uri = target.config.get("SQLALCHEMY_DATABASE_URI")
     if not isinstance(uri, str):
         return "unknown", "the config gives no SQLALCHEMY_DATABASE_URI"
-    try:
-        import sqlalchemy  # noqa: PLC0415 - only this check reads the metadata database
-
-        engine = sqlalchemy.create_engine(uri)
-        try:
-            with engine.connect() as connection:
-                row = connection.execute(
-                    sqlalchemy.text("SELECT active FROM ab_user WHERE username = :name"), {"name": username}
-                ).first()
-        finally:
-            engine.dispose()
-    except Exception as err:  # an unreachable database is a fact of this check, not a crash
-        return "unknown", f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
-    if row is None:
+    answer = _look_up(uri, username, platform)
+    if isinstance(answer, str):
+        return "unknown", answer
+    if answer["active"] is None:
         return "missing", ""
-    return ("active" if row[0] else "inactive"), ""
+    return ("active" if answer["active"] else "inactive"), ""
+
+
+def _look_up(uri: str, username: str, platform: PlatformView) -> dict[str, bool | None] | str:
+    """_EXECUTOR_LOOKUP's answer, or why there is none."""
+    python, environ, uid, gid = _worker(platform)
+    interpreter = python or sys.executable
+    drop = uid is not None and os.geteuid() == 0 and uid != 0
+    try:
+        done = subprocess.run(
+            [interpreter, "-c", _EXECUTOR_LOOKUP],
+            input=json.dumps({"uri": uri, "username": username}),
+            capture_output=True,
+            text=True,
+            timeout=LOOKUP_TIMEOUT,
+            env=environ if environ is not None else dict(os.environ),
+            check=False,
+            user=uid if drop else None,
+            group=gid if drop else None,
+            extra_groups=[] if drop else None,
+        )
+    except subprocess.TimeoutExpired:
+        return f"the metadata database gave no answer within {LOOKUP_TIMEOUT:.0f}s"
+    except OSError as err:
+        return f"cannot run {interpreter}: {err.strerror}"
+    try:
+        answer: dict[str, bool | None] = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        lines = [line for line in done.stderr.splitlines() if line.strip()]  # e.g. no sqlalchemy there
+        return lines[-1][:200] if lines else f"exit code {done.returncode}"
+    return str(answer["error"]) if "error" in answer else answer
 
 
 def _worker(platform: PlatformView) -> tuple[str | None, dict[str, str] | None, int | None, int | None]:
