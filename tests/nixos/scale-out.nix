@@ -363,7 +363,8 @@ in
           crash = time.monotonic()
           WORKERS[victim].crash()  # power cut: no warm shutdown, nothing reports
           # Redis still holds the dead host's last BRPOP (kombu's is 1 s long) and would hand it the
-          # next task, lost for good: a known gap (docs/reliability.md), not what this subtest shows.
+          # next task; the web's sweep fails such a query after its pending timeout ("lost on its way
+          # to a worker", tests/python/test_sqllab_watchdog.py). This subtest is about the running one.
           time.sleep(2)
           states = wait_for(submit([(3000 + i, f"SELECT {3000 + i} AS n, sleep(1) AS slept") for i in range(1, 5)]), bound=60)
           assert_own_rows(states, 3001)
