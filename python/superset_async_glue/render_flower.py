@@ -56,4 +56,11 @@ def render_flower_config(settings: Settings) -> str:
         ]
     # Workers that restart forget nothing to Flower; drop a worker from /metrics an hour after it went away.
     parts += ["purge_offline_workers = 3600", ""]
+    # Queue depth in /metrics: Flower runs the glue's Celery app (beat_app), so the glue is importable here.
+    parts += [
+        "from superset_async_glue.flower_metrics import register as _register_queue_depth",
+        "",
+        "_register_queue_depth()",
+        "",
+    ]
     return "\n".join(parts)

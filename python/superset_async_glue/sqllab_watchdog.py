@@ -50,6 +50,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .broker_queue import open_connection, unacknowledged_payloads, waiting_payloads
+
 if TYPE_CHECKING:
     from flask import Flask
 
@@ -305,14 +307,10 @@ class PendingWatchdog:
         try:
             if self._celery is None:
                 self._celery = self._bare_celery()
-            with self._celery.connection_for_read() as connection:
+            with open_connection(self._celery) as connection:
                 channel = connection.default_channel
                 queue = self._celery.conf.task_default_queue
-                client = channel.client
-                # kombu's own key names: one list per priority step, and the hash of delivered messages.
-                keys = [channel._q_for_pri(queue, pri) for pri in channel.priority_steps]
-                payloads = [p for key in keys for p in client.lrange(key, 0, -1)]
-                payloads += [json.dumps(json.loads(v)[0]) for v in client.hvals(channel.unacked_key)]
+                payloads = waiting_payloads(channel, queue) + unacknowledged_payloads(channel)
         except Exception as err:
             self._problem(f"cannot read the broker's queue ({type(err).__name__}: {_redact(str(err))})")
             self._celery = None

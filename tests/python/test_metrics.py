@@ -86,10 +86,10 @@ def sample(text: str, name: str, **labels: str) -> float:
     """The sum of `name`'s samples whose labels include `labels` (0 when none)."""
     total = 0.0
     for line in text.splitlines():
-        match = re.match(rf"^{re.escape(name)}\{{(.*)\}} ([0-9.eE+-]+)$", line)
+        match = re.match(rf"^{re.escape(name)}(?:\{{(.*)\}})? ([0-9.eE+-]+)$", line)
         if match is None:
             continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
+        found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1) or ""))
         if all(found.get(k) == v for k, v in labels.items()):
             total += float(match.group(2))
     return total
@@ -118,8 +118,8 @@ def test_flower_metrics_count_an_async_querys_task(metrics_stack: MetricsStack) 
     assert online_workers(after), f"no worker online in Flower's /metrics:\n{after}"
     # The sample dashboard queries only metric names this Flower exposes.
     dashboard = (Path(__file__).parents[2] / "examples" / "grafana" / "superset-async.json").read_text()
-    exposed = set(re.findall(r"^(flower_\w+)[{ ]", after, re.MULTILINE))
-    assert set(re.findall(r"\bflower_\w+", dashboard)) <= exposed, sorted(exposed)
+    exposed = set(re.findall(r"^((?:flower|superset_async)_\w+)[{ ]", after, re.MULTILINE))
+    assert set(re.findall(r"\b(?:flower|superset_async)_\w+", dashboard)) <= exposed, sorted(exposed)
 
 
 def test_flower_basic_auth_refuses_a_wrong_password(metrics_stack: MetricsStack) -> None:
@@ -158,6 +158,35 @@ def test_superset_sends_statsd_counters(metrics_stack: MetricsStack) -> None:
     lines = _drain(sink, seconds=5.0, until=expected)
     assert expected in lines, f"{expected!r} did not arrive on {sink.getsockname()}; got {lines}"
     assert all(x.startswith(PREFIX + ".") for x in lines), lines
+
+
+def test_flower_metrics_show_the_queue_depth(metrics_stack: MetricsStack) -> None:
+    # Last of the stack's tests: it stops the worker, so that two queries wait in the broker's queue.
+    stack = metrics_stack.stack
+    client = SupersetClient(stack.web_url, stack.admin_username, stack.admin_password())
+    database_id = client.database_id(stack.clickhouse_database_name)
+    idle = scrape(metrics_stack.flower)
+    assert sample(idle, "superset_async_celery_broker_up") == 1, idle
+    assert sample(idle, "superset_async_celery_queue_length", queue="celery") == 0, idle
+    stopped = stack.cli("stop-role", "worker")
+    assert stopped.code == 0, stopped.stdout + stopped.stderr
+    try:
+        queued = [client.submit_async(database_id, f"SELECT {n} AS n") for n in (1, 2)]
+        deadline = time.monotonic() + 10
+        while (
+            waiting := sample(scrape(metrics_stack.flower), "superset_async_celery_queue_length", queue="celery")
+        ) < 2:
+            assert time.monotonic() < deadline, f"queue length {waiting}, two queries submitted with no worker"
+            time.sleep(0.3)
+        assert waiting == 2
+    finally:
+        started = stack.cli("start-role", "worker")
+    assert started.code == 0, started.stdout + started.stderr
+    deadline = time.monotonic() + 90
+    while (states := [client.query(q.query_id)["status"] for q in queued]) != ["success", "success"]:
+        assert time.monotonic() < deadline, f"the queued queries ended {states} after the worker started"
+        time.sleep(0.5)
+    assert sample(scrape(metrics_stack.flower), "superset_async_celery_queue_length", queue="celery") == 0
 
 
 def _drain(sink: socket.socket, seconds: float, until: str | None = None) -> list[str]:
