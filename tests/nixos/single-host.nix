@@ -118,6 +118,9 @@
           flower = [c for c in report["checks"] if c["key"] == "flower"]
           t.assertEqual([c["status"] for c in flower], ["pass"], flower)
           machine.succeed("curl --fail --silent http://127.0.0.1:5555/metrics | grep -q '^flower_worker_online'")
+          # the queue depth, asked from the broker (Redis with its password) by the hardened unit
+          machine.succeed("curl --fail --silent http://127.0.0.1:5555/metrics | grep -q '^superset_async_celery_broker_up 1'")
+          machine.succeed("curl --fail --silent http://127.0.0.1:5555/metrics | grep -q '^superset_async_celery_queue_length{queue=\"celery\"}'")
 
       with subtest("each role's main process is its program (superset-async exec replaced itself), with the settings' values"):
           # KillMode=mixed and the worker's warm shutdown rely on the MainPID being celery itself.
