@@ -42,7 +42,7 @@ from .demo import clickhouse_ping, seed_demo
 from .postgresql_server import ensure_database, initdb_if_needed, plan_postgresql
 from .postgresql_server import ping as postgresql_ping
 from .processes import LEADER_STOP_SIGNALS, Identity, ManagedProcess, stop_groups, tail
-from .readiness import check_port_free, web_health, worker_ping
+from .readiness import check_port_free, escalating_ping_timeouts, web_health, worker_ping
 from .redis_server import ping as redis_ping
 from .redis_server import plan_redis
 from .state import (
@@ -267,7 +267,9 @@ class Supervisor:
             command = role_command(role, s, self.paths["config"], bins)
             self._start(role, command.argv, {**os.environ, **command.env})
         self._wait("web", f"GET {web_url(s)}health -> 200", lambda: web_health(s), self.options.timeout)
-        self._wait("worker", "Celery ping on the broker", lambda: bool(worker_ping(s, limit=1)), self.options.timeout)
+        timeouts = escalating_ping_timeouts()  # a ping lost before the worker listened costs 0.3 s, not 1 s
+        ping = lambda: bool(worker_ping(s, timeout=next(timeouts), limit=1))  # noqa: E731
+        self._wait("worker", "Celery ping on the broker", ping, self.options.timeout)
         if "beat" in self.processes:
             self._wait("beat", "process running", lambda: True, 5)
         if s.flower.enabled:
