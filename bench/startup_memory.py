@@ -504,6 +504,11 @@ def main() -> int:
     parser.add_argument("--label", default="", help="a note appended to the report's title")
     parser.add_argument("--keep", action="store_true", help="keep the state directories (for their logs)")
     parser.add_argument(
+        "--docs",
+        action="store_true",
+        help="also copy the table into docs/performance.md and docs/es/performance.md (bench/docs_tables.py)",
+    )
+    parser.add_argument(
         "--plots",
         type=Path,
         default=None,
@@ -513,6 +518,8 @@ def main() -> int:
         "--only", choices=("A", "B"), help="measure one layout (e.g. B with a changed glue on PYTHONPATH)"
     )
     args = parser.parse_args()
+    if args.docs and args.only:
+        parser.error("--docs copies a comparison into the guides: run both layouts (drop --only)")
     root = Path(tempfile.mkdtemp(prefix="startup-bench-"))
     root.chmod(0o700)
     say = lambda line: print(line, flush=True)  # noqa: E731
@@ -540,6 +547,11 @@ def main() -> int:
     args.output.write_text(text)
     args.output.with_suffix(".json").write_text(json.dumps(runs, indent=1, sort_keys=True) + "\n")
     print(text)
+    if args.docs:
+        from docs_tables import update  # noqa: PLC0415
+
+        for path in update(text):
+            say(f"table: {path}")
     if args.plots is not None:
         from plot import draw  # noqa: PLC0415 - matplotlib only when plots are asked for
 
