@@ -315,7 +315,7 @@ class PendingWatchdog:
             self._problem(f"cannot read the broker's queue ({type(err).__name__}: {_redact(str(err))})")
             self._celery = None
             return None
-        return {i for i in map(_sql_lab_query_id, payloads) if i is not None}
+        return {i for i in map(sql_lab_query_id, payloads) if i is not None}
 
     @staticmethod
     def _stale(engine: Any, table: Any, status: str, timeout_seconds: int) -> list[StalePending]:
@@ -369,7 +369,7 @@ class PendingWatchdog:
         return celery
 
 
-def _sql_lab_query_id(payload: str | bytes) -> int | None:
+def sql_lab_query_id(payload: str | bytes) -> int | None:
     """The query id of a SQL Lab task message as kombu stores it in Redis (Celery's protocol 2: a JSON
     envelope whose base64 body is [args, kwargs, embed]); None for any other message."""
     try:
