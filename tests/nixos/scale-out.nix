@@ -67,6 +67,7 @@ in
       imports = [
         module # not enabled: only for its test-secrets ordering and the harness's package option
         ./test-secrets.nix
+        ./clickhouse-demo.nix
       ];
       virtualisation.memorySize = 2048;
       networking.firewall.allowedTCPPorts = [
@@ -111,31 +112,14 @@ in
         script = ''psql -c "ALTER USER superset PASSWORD 'superset-pg'"'';
       };
 
-      # The demo ClickHouse of single-host.nix (user `default`, no password), reachable from the
+      # The demo ClickHouse (clickhouse-demo.nix: user `default`, no password), reachable from the
       # workers, and logging every query: the test counts on which host each one ran.
-      services.clickhouse.enable = true;
       environment.etc."clickhouse-server/config.d/listen.xml".text = ''
         <yandex><listen_host>0.0.0.0</listen_host></yandex>
       '';
       environment.etc."clickhouse-server/users.d/log-queries.xml".text = ''
         <yandex><profiles><default><log_queries>1</log_queries></default></profiles></yandex>
       '';
-      systemd.services.clickhouse-demo = {
-        wantedBy = [ "multi-user.target" ];
-        after = [ "clickhouse.service" ];
-        requires = [ "clickhouse.service" ];
-        serviceConfig = {
-          Type = "oneshot";
-          RemainAfterExit = true;
-        };
-        path = [ config.services.clickhouse.package ];
-        script = ''
-          until clickhouse-client --query "SELECT 1"; do sleep 1; done
-          clickhouse-client --query "CREATE DATABASE IF NOT EXISTS demo"
-          clickhouse-client --query "CREATE TABLE IF NOT EXISTS demo.cities (name String, population UInt32) ENGINE = MergeTree ORDER BY name"
-          clickhouse-client --query "INSERT INTO demo.cities VALUES ('Lisbon', 545000), ('Porto', 232000)"
-        '';
-      };
     };
 
   nodes.web = {

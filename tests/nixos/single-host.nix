@@ -19,6 +19,7 @@
       imports = [
         module
         ./test-secrets.nix
+        ./clickhouse-demo.nix
         ../../examples/nixos/single-host.nix
       ];
       # The example's secret files, made at boot like the others (root, 0600, outside the store).
@@ -31,24 +32,7 @@
       virtualisation.memorySize = 4096;
       virtualisation.cores = 2;
 
-      services.clickhouse.enable = true;
-      systemd.services.clickhouse-demo = {
-        wantedBy = [ "multi-user.target" ];
-        after = [ "clickhouse.service" ];
-        requires = [ "clickhouse.service" ];
-        before = [ "superset-async-init.service" ];
-        serviceConfig = {
-          Type = "oneshot";
-          RemainAfterExit = true;
-        };
-        path = [ config.services.clickhouse.package ];
-        script = ''
-          until clickhouse-client --query "SELECT 1"; do sleep 1; done
-          clickhouse-client --query "CREATE DATABASE IF NOT EXISTS demo"
-          clickhouse-client --query "CREATE TABLE IF NOT EXISTS demo.cities (name String, population UInt32) ENGINE = MergeTree ORDER BY name"
-          clickhouse-client --query "INSERT INTO demo.cities VALUES ('Lisbon', 545000), ('Porto', 232000)"
-        '';
-      };
+      systemd.services.clickhouse-demo.before = [ "superset-async-init.service" ];
 
       fonts.packages = [ pkgs.dejavu_fonts ];
       systemd.services.smtp-sink = {
