@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from .settings_monitoring import FLOWER_PASSWORD_CREDENTIAL, Flower, Metrics
 from .settings_reports import Reports, reports_problem
+from .sql_lab_lanes import lane_queue
 
 # Keys a user may write when they mean the *_file variant: reported as "secrets are never inline"
 # rather than "unknown key". Keep in step with the *_file fields below.
@@ -63,6 +64,7 @@ MANAGED_CONFIG_KEYS = {
     "SUPERSET_WEBSERVER_TIMEOUT": "web.timeout_seconds",
     "SUPERSET_ASYNC_SQLLAB_PENDING_TIMEOUT_SECONDS": "sql_lab.pending_timeout_seconds",
     "SUPERSET_ASYNC_SQLLAB_RUNNING_TIMEOUT_SECONDS": "sql_lab.running_grace_seconds",
+    "SUPERSET_ASYNC_SQL_LAB_LANES": "sql_lab.lanes",
     "GLOBAL_ASYNC_QUERIES_TRANSPORT": "global_async_queries.transport",
     "GLOBAL_ASYNC_QUERIES_POLLING_DELAY": "global_async_queries.polling_delay_ms",
     "GLOBAL_ASYNC_QUERIES_JWT_COOKIE_SECURE": "web.public_url",
@@ -525,6 +527,25 @@ class Celery(Model):
         return value
 
 
+_LANE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+
+
+class Lane(Model):
+    """A SQL Lab lane: these databases' async queries get a Celery queue and worker of their own."""
+
+    databases: tuple[Text, ...] = Field(
+        description="Superset database_name(s) whose SQL Lab queries run in this lane; each in at most one lane."
+    )
+    concurrency: int = Field(2, ge=1, le=64, description="The lane worker's prefork children (-c), 1-64.")
+
+    @field_validator("databases")
+    @classmethod
+    def _some_databases(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError('is empty; list the database_name(s) of this lane, e.g. ["ClickHouse (interactive)"]')
+        return value
+
+
 class SQLLab(Model):
     """SQL Lab limits and persistence."""
 
@@ -558,6 +579,37 @@ class SQLLab(Model):
             "A busy worker leaves it pending."
         ),
     )
+
+    lanes: dict[str, Lane] = Field(
+        default_factory=dict,
+        description=(
+            "Per-database lanes: lane name (a-z, digits, _; it names the queue sql_lab_lane_NAME, a runner role and "
+            "a unit) -> its databases and worker concurrency. Their queries never wait behind the shared queue "
+            "(docs/configuration.md). Empty: one queue for all."
+        ),
+    )
+
+    @field_validator("lanes")
+    @classmethod
+    def _lane_names(cls, value: dict[str, Lane]) -> dict[str, Lane]:
+        for name in value:
+            if not _LANE_NAME.match(name):
+                raise LocatedValueError(
+                    name,
+                    "is not a lane name: a lower-case letter, then up to 30 lower-case letters, digits or _ "
+                    "(it names a Celery queue, a runner role and a systemd unit); rename it",
+                )
+        seen: dict[str, str] = {}
+        for name, lane in sorted(value.items()):
+            for db in lane.databases:
+                if db in seen:
+                    raise LocatedValueError(
+                        f"{name}.databases",
+                        f"{db!r} is in lanes '{seen[db]}' and '{name}': a database's queries go to one queue; "
+                        "keep it in one lane",
+                    )
+                seen[db] = name
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> SQLLab:
@@ -817,6 +869,8 @@ class Settings(Model):
                 )
         if (problem := sentinel_gaq_db_problem(self)) is not None:
             raise LocatedValueError(*problem)
+        if (problem := lanes_problem(self)) is not None:
+            raise LocatedValueError(*problem)
         beat_tasks = {entry.task for entry in self.celery.beat_schedule.values()}
         problem = reports_problem(
             self.reports, beat_enabled=self.beat.enabled, beat_tasks=beat_tasks, worker_args=self.worker.extra_args
@@ -932,6 +986,26 @@ def redis_access_problem(settings: Settings) -> tuple[str, str] | None:
         "/run/keys/superset-redis) and set redis.password_file to it (or reach Redis only through "
         "redis.unix_socket with global_async_queries.enabled false)",
     )
+
+
+def lanes_problem(settings: Settings) -> tuple[str, str] | None:
+    """(location, message) when sql_lab.lanes contradicts databases[] or worker.queues, else None."""
+    sync = {d.name for d in settings.databases if not d.allow_run_async}
+    for name, lane in sorted(settings.sql_lab.lanes.items()):
+        for db in lane.databases:
+            if db in sync:
+                return (
+                    f"sql_lab.lanes.{name}.databases",
+                    f"{db!r} has allow_run_async false in databases[]: its queries run in the web, never on a "
+                    "worker, so a lane cannot serve them; set allow_run_async true or remove it from the lane",
+                )
+        if lane_queue(name) in settings.worker.queues:
+            return (
+                "worker.queues",
+                f"contains {lane_queue(name)!r}, the queue of lane '{name}', which its own worker consumes; remove "
+                "it from worker.queues (the main worker would run that lane's queries)",
+            )
+    return None
 
 
 def sentinel_gaq_db_problem(settings: Settings) -> tuple[str, str] | None:

@@ -107,6 +107,7 @@ def test_every_key_the_config_renders_is_refused_as_a_secret_files_key(
         "reports": {"enabled": True, "smtp": {"host": "mail.example", "user": "u", "password_file": "/run/k/m"}},
         "secret_files": {"MAPBOX_API_KEY": "/run/keys/mapbox"},
         "redis": {"password_file": "/run/keys/redis"},
+        "sql_lab": {"lanes": {"interactive": {"databases": ["mart"]}}},
     }
     text = render(make_settings(everything), tmp_path / "c.py")
     rendered = set(re.findall(r"^([A-Z][A-Z0-9_]*) = ", text, re.MULTILINE)) - {"MAPBOX_API_KEY"}

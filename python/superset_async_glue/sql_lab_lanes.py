@@ -1,0 +1,79 @@
+"""SQL Lab lanes (sql_lab.lanes): chosen databases get a Celery queue and worker slots of their own.
+
+Whether a query is short is not known when it is submitted; its database is. A lane's queries are
+routed to its queue, `sql_lab_lane_NAME`, which only that lane's worker consumes, so they never wait
+behind the shared queue (docs/performance.md, "A short query among long ones").
+
+This module is loaded by every process that reads CELERY_CONFIG: the web and the worker (inside
+Superset), but also beat's and Flower's bare Celery app (beat_app.py), which have no Superset. It
+therefore imports nothing of Superset at import time; the router does, inside the call, and only for
+the one task it routes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+LANE_QUEUE_PREFIX = "sql_lab_lane_"
+# The one task lanes route: Superset's sql_lab.get_sql_results, sent by superset/sqllab/sql_json_executer.py
+# as .delay(query_id, rendered_query, ...). Reports, GAQ chart tasks and log pruning stay on the default queue.
+SQL_LAB_TASK = "sql_lab.get_sql_results"
+# The rendered superset_config.py's key holding the lane map (database name -> queue).
+LANES_CONFIG_KEY = "SUPERSET_ASYNC_SQL_LAB_LANES"
+# The router as Celery's task_routes names it: a string, imported by Celery on the first task sent.
+ROUTER = "superset_async_glue.sql_lab_lanes.route_sql_lab_query"
+
+
+def lane_queue(name: str) -> str:
+    """The Celery queue of lane `name`: the one place its spelling lives."""
+    return f"{LANE_QUEUE_PREFIX}{name}"
+
+
+def lane_worker_hostname(name: str) -> str:
+    """The lane worker's Celery node name: two workers on one host need distinct names."""
+    return f"lane_{name}@%h"
+
+
+def lane_queues(settings: Settings) -> tuple[str, ...]:
+    """Every lane's queue, in lane-name order."""
+    return tuple(lane_queue(name) for name in sorted(settings.sql_lab.lanes))
+
+
+def lane_map(settings: Settings) -> dict[str, str]:
+    """Superset database name -> the queue of its lane (databases in no lane are absent)."""
+    return {db: lane_queue(name) for name, lane in settings.sql_lab.lanes.items() for db in lane.databases}
+
+
+def queue_for_database(lanes: dict[str, str], database_name: str | None) -> dict[str, str] | None:
+    """Celery's route for a query on `database_name`: its lane's queue, or None for the default queue."""
+    if database_name is None or database_name not in lanes:
+        return None
+    return {"queue": lanes[database_name]}
+
+
+def route_sql_lab_query(
+    name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **_: Any
+) -> dict[str, str] | None:
+    """Celery router (task_routes): a SQL Lab query on a lane database goes to that lane's queue.
+
+    Runs in the process that sends the task (the web, inside its request). Every other task, and a
+    query whose row or lane map cannot be found, gets None: Celery's default queue, as without lanes.
+    """
+    if name != SQL_LAB_TASK or not args:
+        return None
+    from flask import current_app, has_app_context  # noqa: PLC0415 - only the web routes this task
+
+    if not has_app_context():
+        return None
+    lanes = current_app.config.get(LANES_CONFIG_KEY) or {}
+    if not lanes:
+        return None
+    from superset.extensions import db  # noqa: PLC0415 - never at import: beat and Flower have no Superset
+    from superset.models.sql_lab import Query  # noqa: PLC0415
+
+    query = db.session.get(Query, args[0])  # the web added this row moments ago, in this session
+    database = getattr(query, "database", None)
+    return queue_for_database(lanes, getattr(database, "database_name", None))

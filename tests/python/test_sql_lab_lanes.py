@@ -1,0 +1,145 @@
+"""SQL Lab lanes (sql_lab.lanes): settings rules, the lane map, the router and the rendered config (pure, fast)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fixtures.common import SettingsFactory
+from superset_async_glue.errors import SettingsError
+from superset_async_glue.loading import load_settings
+from superset_async_glue.render import render_config
+from superset_async_glue.sql_lab_lanes import (
+    lane_map,
+    lane_queue,
+    lane_queues,
+    queue_for_database,
+    route_sql_lab_query,
+)
+
+INTERACTIVE = "ClickHouse (interactive)"
+LANES: dict[str, Any] = {"sql_lab": {"lanes": {"interactive": {"databases": [INTERACTIVE], "concurrency": 1}}}}
+
+
+def _problems(make_settings: SettingsFactory, overrides: dict[str, Any]) -> list[tuple[str, str]]:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(make_settings(overrides))
+    return [(p.location, p.message) for p in raised.value.problems]
+
+
+# (case id, overrides, location that must be named, text its message must contain)
+INVALID: list[tuple[str, dict[str, Any], str, str]] = [
+    (
+        "database-in-two-lanes",
+        {"sql_lab": {"lanes": {"a": {"databases": ["mart"]}, "b": {"databases": ["mart"]}}}},
+        "sql_lab.lanes.b.databases",
+        "keep it in one lane",
+    ),
+    ("lane-without-database", {"sql_lab": {"lanes": {"a": {"databases": []}}}}, "sql_lab.lanes.a.databases", "empty"),
+    (
+        "lane-name",
+        {"sql_lab": {"lanes": {"Fast-Lane": {"databases": ["mart"]}}}},
+        'sql_lab.lanes["Fast-Lane"]',
+        "rename",
+    ),
+    (
+        "lane-concurrency",
+        {"sql_lab": {"lanes": {"a": {"databases": ["mart"], "concurrency": 65}}}},
+        "sql_lab.lanes.a.concurrency",
+        "64",
+    ),
+    (
+        "lane-database-runs-in-the-web",
+        {
+            **LANES,
+            "databases": [{"name": INTERACTIVE, "uri": "clickhousedb://u@h:8123/d", "allow_run_async": False}],
+        },
+        "sql_lab.lanes.interactive.databases",
+        "allow_run_async",
+    ),
+    (
+        "lane-queue-in-worker-queues",
+        {**LANES, "worker": {"queues": ["celery", "sql_lab_lane_interactive"]}},
+        "worker.queues",
+        "remove it from worker.queues",
+    ),
+]
+
+
+@pytest.mark.parametrize(("overrides", "location", "text"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
+def test_invalid_lanes_are_refused_naming_the_field(
+    make_settings: SettingsFactory, overrides: dict[str, Any], location: str, text: str
+) -> None:
+    problems = _problems(make_settings, overrides)
+    assert any(where == location and text in message for where, message in problems), problems
+
+
+def test_a_lane_database_not_declared_in_databases_is_allowed(make_settings: SettingsFactory) -> None:
+    # databases added in the UI have no entry in databases[]
+    settings = load_settings(make_settings(LANES))
+    assert lane_map(settings) == {INTERACTIVE: "sql_lab_lane_interactive"}
+    assert lane_queues(settings) == ("sql_lab_lane_interactive",)
+    assert settings.sql_lab.lanes["interactive"].concurrency == 1
+
+
+def test_lane_queue_and_route() -> None:
+    lanes = {INTERACTIVE: lane_queue("interactive")}
+    assert lane_queue("interactive") == "sql_lab_lane_interactive"
+    assert queue_for_database(lanes, INTERACTIVE) == {"queue": "sql_lab_lane_interactive"}
+    assert queue_for_database(lanes, "ClickHouse") is None
+    assert queue_for_database(lanes, None) is None
+
+
+def test_the_router_leaves_every_other_task_on_the_default_queue() -> None:
+    for task in (
+        "reports.scheduler",
+        "reports.prune_log",
+        "load_chart_data_into_cache",
+        "load_explore_json_into_cache",
+    ):
+        assert route_sql_lab_query(task, (1,), {}, {}) is None
+    # no Flask app context (beat, Flower): the default queue, without importing Superset
+    assert route_sql_lab_query("sql_lab.get_sql_results", (1, "SELECT 1"), {}, {}) is None
+
+
+# In a bare interpreter: import the rendered config as beat and Flower do (no Superset), route the tasks
+# beat sends and a SQL Lab task outside any request, and report whether Superset got imported.
+_PROBE = """
+import importlib.util, json, sys
+from celery import Celery
+spec = importlib.util.spec_from_file_location('superset_config', sys.argv[1])
+m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+app = Celery(set_as_current=False); app.config_from_object(m.CeleryConfig)
+queues = [app.amqp.router.route({}, t, (7,))['queue'].name for t in ('reports.scheduler', 'sql_lab.get_sql_results')]
+print(json.dumps({
+    'routes': list(getattr(m.CeleryConfig, 'task_routes', ())),
+    'lanes': getattr(m, 'SUPERSET_ASYNC_SQL_LAB_LANES', None),
+    'queues': queues,
+    'superset': any(n == 'superset' or n.startswith('superset.') for n in sys.modules),
+}))
+"""
+
+
+@pytest.mark.parametrize("with_lanes", [True, False])
+def test_rendered_config_routes_only_with_lanes_and_imports_without_superset(
+    make_settings: SettingsFactory, tmp_path: Path, with_lanes: bool
+) -> None:
+    config = tmp_path / "superset_config.py"
+    config.write_text(render_config(load_settings(make_settings(LANES if with_lanes else {}))))
+    probe = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(config)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert probe.returncode == 0, probe.stderr
+    found = json.loads(probe.stdout)
+    assert found["superset"] is False
+    assert found["queues"] == ["celery", "celery"]
+    if with_lanes:
+        assert found["routes"] == ["superset_async_glue.sql_lab_lanes.route_sql_lab_query"]
+        assert found["lanes"] == {INTERACTIVE: "sql_lab_lane_interactive"}
+    else:
+        assert found["routes"] == []
+        assert found["lanes"] is None
