@@ -17,14 +17,15 @@ let
   isPostgresql = md.uri != null && lib.hasPrefix "postgres" md.uri;
   # Every unit of ours that opens the metadata DB; on current NixOS the ensured users and databases
   # exist only once postgresql-setup.service ran (older releases did it in postgresql's postStart).
-  ours = lib.attrNames (
-    lib.filterAttrs (_: on: on) {
-      superset-async-init = cfg.init.enable;
-      superset-async-web = cfg.web.enable;
-      superset-async-worker = cfg.worker.enable;
-      superset-async-beat = cfg.beat.enable;
-    }
-  );
+  ours =
+    lib.attrNames (
+      lib.filterAttrs (_: on: on) {
+        superset-async-init = cfg.init.enable;
+        superset-async-web = cfg.web.enable;
+        superset-async-beat = cfg.beat.enable;
+      }
+    )
+    ++ cfg.workerUnits; # the worker and its SQL Lab lanes' (units.nix)
   opt = "services.superset-async";
   isSqlite = md.uri == null || lib.hasPrefix "sqlite" md.uri;
   # The SQLite file lives in this host's state_dir: only this host's roles can open it.

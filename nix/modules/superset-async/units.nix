@@ -84,6 +84,41 @@ let
         wants = commonUnitConfig.wants ++ initUnit;
       }
     );
+  # SQL Lab lanes (settings.sql_lab.lanes, docs/nixos.md): each gets a worker of its own,
+  # `exec worker --lane NAME`, consuming only its queue with its own prefork children, so the lane's
+  # databases never wait behind the shared queue. Nix only reads the names; the glue validates lanes.
+  lanes = lib.attrNames (s.sql_lab.lanes or { });
+  laneUnit = lane: "superset-async-worker-${lane}";
+
+  # The worker's unit, and a lane's (lane = its name; null: the main worker). One function, so both
+  # always get the same sandbox, credentials, restart and stop behaviour.
+  workerUnit =
+    lane:
+    role {
+      description =
+        if lane == null then
+          "Superset Celery worker (SQL Lab async queries, reports, GAQ)"
+        else
+          "Superset Celery worker of the SQL Lab lane ${lane}";
+      wantedBy = [ "multi-user.target" ];
+      serviceConfig = {
+        ExecStart = "${exe} exec worker ${lib.optionalString (lane != null) "--lane ${lane} "}${files}";
+        Restart = "always";
+        RestartSec = "5s";
+        # SIGTERM only to the main process: Celery's warm shutdown lets running queries finish
+        # (up to their hard time limit) before systemd kills what is left.
+        KillMode = "mixed";
+        TimeoutStopSec = hardLimit + 30;
+      }
+      # Alerts & Reports: the worker runs headless Chromium (docs/reports.md, measured by
+      # tests/python/test_reports.py). It calls fchown, pkey_alloc and landlock_create_ruleset, which
+      # the syscall filter refuses: EPERM lets it carry on, the default action kills it. With
+      # reports.webdriver.jitless off, V8's JIT needs writable and executable memory.
+      // lib.optionalAttrs reportsOn {
+        SystemCallErrorNumber = "EPERM";
+        MemoryDenyWriteExecute = s.reports.webdriver.jitless or true;
+      };
+    };
 in
 {
   # Environment, credentials, ordering and hardening every role's unit shares, for units declared
@@ -94,6 +129,16 @@ in
     internal = true;
     default = role { };
     description = "The settings every role's unit shares (environment, credentials, ordering, hardening).";
+  };
+
+  # The units that run a Celery worker here (the worker and one per lane), for what other files of
+  # the module do to all of them (database.nix: ordering after the local PostgreSQL).
+  options.services.superset-async.workerUnits = lib.mkOption {
+    type = lib.types.listOf lib.types.str;
+    readOnly = true;
+    internal = true;
+    default = optionals cfg.worker.enable ([ "superset-async-worker" ] ++ map laneUnit lanes);
+    description = "The names of this host's Celery worker units: the worker and one per SQL Lab lane.";
   };
 
   config = mkIf cfg.enable {
@@ -142,27 +187,7 @@ in
         };
       });
 
-      superset-async-worker = mkIf cfg.worker.enable (role {
-        description = "Superset Celery worker (SQL Lab async queries, reports, GAQ)";
-        wantedBy = [ "multi-user.target" ];
-        serviceConfig = {
-          ExecStart = "${exe} exec worker ${files}";
-          Restart = "always";
-          RestartSec = "5s";
-          # SIGTERM only to the main process: Celery's warm shutdown lets running queries finish
-          # (up to their hard time limit) before systemd kills what is left.
-          KillMode = "mixed";
-          TimeoutStopSec = hardLimit + 30;
-        }
-        # Alerts & Reports: the worker runs headless Chromium (docs/reports.md, measured by
-        # tests/python/test_reports.py). It calls fchown, pkey_alloc and landlock_create_ruleset, which
-        # the syscall filter refuses: EPERM lets it carry on, the default action kills it. With
-        # reports.webdriver.jitless off, V8's JIT needs writable and executable memory.
-        // lib.optionalAttrs reportsOn {
-          SystemCallErrorNumber = "EPERM";
-          MemoryDenyWriteExecute = s.reports.webdriver.jitless or true;
-        };
-      });
+      superset-async-worker = mkIf cfg.worker.enable (workerUnit null);
 
       superset-async-beat = mkIf cfg.beat.enable (role {
         description = "Superset Celery beat (reports every minute, log pruning daily)";
@@ -173,6 +198,7 @@ in
           RestartSec = "5s";
         };
       });
-    };
+    }
+    // lib.listToAttrs (map (lane: lib.nameValuePair (laneUnit lane) (mkIf cfg.worker.enable (workerUnit lane))) lanes);
   };
 }
