@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from .errors import UsageError
 from .render_flower import flower_conf_path
 from .settings import Settings
+from .sql_lab_lanes import lane_queue, lane_worker_hostname
 
 Role = Literal["web", "worker", "beat", "flower"]
 ROLES: tuple[Role, ...] = ("web", "worker", "beat", "flower")
@@ -19,11 +21,19 @@ WORKER_APP = "--app=superset_async_glue.worker_app:app"
 BEAT_APP = "--app=superset_async_glue.beat_app:app"
 
 
+# The runner's role (and the NixOS module's unit suffix) of a SQL Lab lane's worker: worker-NAME.
+LANE_ROLE_PREFIX = "worker-"
+
+
+def lane_role(name: str) -> str:
+    return f"{LANE_ROLE_PREFIX}{name}"
+
+
 @dataclass(frozen=True)
 class RoleCommand:
     """What to exec for one role: argument vector and the environment it adds."""
 
-    role: Role
+    role: Role | str  # a lane worker's role is lane_role(NAME)
     argv: tuple[str, ...]
     env: dict[str, str] = field(default_factory=dict)
 
@@ -45,6 +55,45 @@ def beat_schedule_path(settings: Settings) -> str:
 def web_bind(settings: Settings) -> str:
     host = settings.web.bind
     return f"[{host}]:{settings.web.port}" if ":" in host else f"{host}:{settings.web.port}"
+
+
+def worker_argv(settings: Settings, bin_dir: Path, lane: str | None = None) -> list[str]:
+    """`celery worker` of the main worker (lane None) or of SQL Lab lane `lane`: the same app, pool,
+    -O, mingle and recycling; a lane differs only in its concurrency, its one queue and its node name."""
+    k = settings.worker
+    if lane is not None and lane not in settings.sql_lab.lanes:
+        known = ", ".join(sorted(settings.sql_lab.lanes)) or "none (sql_lab.lanes is empty)"
+        raise UsageError(f"no SQL Lab lane named {lane!r} in the settings; lanes: {known}")
+    concurrency = k.concurrency if lane is None else settings.sql_lab.lanes[lane].concurrency
+    argv = [
+        str(bin_dir / "python"),
+        str(bin_dir / "celery"),
+        WORKER_APP,
+        "worker",
+        f"--pool={k.pool}",
+        "-O",
+        k.optimization,
+        f"--concurrency={concurrency}",
+        "--loglevel=INFO",
+        # Mingle asks other workers for their revoked task ids and waits a full second for answers
+        # at every start; Superset never revokes a task, so it only delays readiness (docs/performance.md).
+        "--without-mingle",
+    ]
+    if lane is not None:
+        # Two workers on one host need distinct node names (Celery would warn of a duplicate and
+        # `inspect` would merge their answers).
+        argv += [f"--queues={lane_queue(lane)}", f"--hostname={lane_worker_hostname(lane)}"]
+    elif k.queues:
+        argv.append("--queues=" + ",".join(k.queues))
+    if k.max_tasks_per_child:
+        argv.append(f"--max-tasks-per-child={k.max_tasks_per_child}")
+    return argv + list(k.extra_args)
+
+
+def lane_command(lane: str, settings: Settings, config_path: Path, bin_dir: Path) -> RoleCommand:
+    """The command of SQL Lab lane `lane`'s worker (`exec worker --lane NAME`)."""
+    argv = worker_argv(settings, bin_dir, lane)
+    return RoleCommand(role=lane_role(lane), argv=tuple(argv), env=role_environment(settings, config_path))
 
 
 def role_command(role: Role, settings: Settings, config_path: Path, bin_dir: Path) -> RoleCommand:
@@ -80,26 +129,7 @@ def role_command(role: Role, settings: Settings, config_path: Path, bin_dir: Pat
             "superset.app:create_app()",
         ]
     elif role == "worker":
-        k = settings.worker
-        argv = [
-            python,
-            str(bin_dir / "celery"),
-            WORKER_APP,
-            "worker",
-            f"--pool={k.pool}",
-            "-O",
-            k.optimization,
-            f"--concurrency={k.concurrency}",
-            "--loglevel=INFO",
-            # Mingle asks other workers for their revoked task ids and waits a full second for answers
-            # at every start; Superset never revokes a task, so it only delays readiness (docs/performance.md).
-            "--without-mingle",
-        ]
-        if k.queues:
-            argv.append("--queues=" + ",".join(k.queues))
-        if k.max_tasks_per_child:
-            argv.append(f"--max-tasks-per-child={k.max_tasks_per_child}")
-        argv += k.extra_args
+        argv = worker_argv(settings, bin_dir)
     elif role == "flower":
         f = settings.flower
         argv = [

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fixtures.common import SettingsFactory
-from superset_async_glue.errors import SettingsError
+from superset_async_glue.cli import main
+from superset_async_glue.commands import role_command, worker_argv
+from superset_async_glue.errors import SettingsError, UsageError
 from superset_async_glue.loading import load_settings
 from superset_async_glue.render import render_config
 from superset_async_glue.sql_lab_lanes import (
@@ -143,3 +147,53 @@ def test_rendered_config_routes_only_with_lanes_and_imports_without_superset(
     else:
         assert found["routes"] == []
         assert found["lanes"] is None
+
+
+def test_lane_worker_argv_is_the_worker_s_with_its_concurrency_queue_and_node_name(
+    make_settings: SettingsFactory,
+) -> None:
+    overrides = {**LANES, "worker": {"concurrency": 3, "queues": ["celery"], "max_tasks_per_child": 50}}
+    settings = load_settings(make_settings(overrides))
+    bins = Path("/env/bin")
+    main_worker = worker_argv(settings, bins)
+    assert main_worker == list(role_command("worker", settings, Path("/c.py"), bins).argv)
+    lane = worker_argv(settings, bins, "interactive")
+    assert "--concurrency=3" in main_worker and "--queues=celery" in main_worker
+    assert not any(a.startswith("--hostname") for a in main_worker)
+    expected = [
+        "--concurrency=3" if a == "--concurrency=1" else a
+        for a in lane
+        if a not in ("--queues=sql_lab_lane_interactive", "--hostname=lane_interactive@%h")
+    ]
+    assert expected == [a for a in main_worker if a != "--queues=celery"]
+    assert "--concurrency=1" in lane
+    assert "--queues=sql_lab_lane_interactive" in lane and "--hostname=lane_interactive@%h" in lane
+    with pytest.raises(UsageError, match=r"no SQL Lab lane named 'fast' in the settings; lanes: interactive"):
+        worker_argv(settings, bins, "fast")
+
+
+def _exec(*args: str) -> tuple[int, str, str]:
+    out, err, argv = io.StringIO(), io.StringIO(), sys.argv
+    sys.argv = ["superset-async", "exec", *args]
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            main()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        sys.argv = argv
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_exec_worker_lane_prints_the_lane_command_and_names_the_lanes_of_an_unknown_one(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    files = ["--settings", str(make_settings(LANES)), "--config", str(tmp_path / "c.py")]
+    code, out, err = _exec("worker", "--lane", "interactive", *files, "--print")
+    assert code == 0, err
+    assert "--queues=sql_lab_lane_interactive" in json.loads(out)["argv"]
+    code, out, err = _exec("worker", "--lane", "nope", *files, "--print")
+    assert code == 2 and "no SQL Lab lane named 'nope'" in err and "lanes: interactive" in err, (code, err)
+    code, out, err = _exec("beat", "--lane", "interactive", *files, "--print")
+    assert code == 2 and "exec worker" in err, (code, err)
