@@ -29,6 +29,10 @@ def lane_role(name: str) -> str:
     return f"{LANE_ROLE_PREFIX}{name}"
 
 
+def is_lane_role(role: str) -> bool:
+    return role.startswith(LANE_ROLE_PREFIX)
+
+
 @dataclass(frozen=True)
 class RoleCommand:
     """What to exec for one role: argument vector and the environment it adds."""

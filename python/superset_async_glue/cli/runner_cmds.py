@@ -171,7 +171,8 @@ def status_cmd(settings_path: Path | None, state_dir: Path | None, as_json: bool
     sys.exit(status(resolve_state_dir(state_dir, settings_path), _say, as_json))
 
 
-_role = click.argument("role", type=click.Choice(ROLE_ORDER))
+# A SQL Lab lane's worker is worker-NAME (sql_lab.lanes); control_role names the stack's roles otherwise.
+_role = click.argument("role", metavar=f"{{{'|'.join(ROLE_ORDER)}|worker-LANE}}")
 _wait = click.option(
     "--timeout", type=float, default=120, show_default=True, help="Seconds to wait for the supervisor to do it."
 )

@@ -15,8 +15,8 @@ from .. import procfs
 from ..errors import GlueError, UsageError
 from .demo import demo_settings
 from .processes import LEADER_STOP_SIGNALS, stop_groups, tail
-from .state import ROLE_ORDER, ProcessState, StackState, read_state, requests_dir, stack_file
-from .supervisor import GRACE, Supervisor, UpOptions, describe_exit, glue_command, layout
+from .state import ProcessState, StackState, ordered_roles, read_state, requests_dir, stack_file
+from .supervisor import GRACE, Supervisor, UpOptions, describe_exit, glue_command, layout, role_grace
 
 DEFAULT_STATE_DIR = Path(".superset-async-demo")
 # Exit codes of `status`, as LSB init scripts use them.
@@ -139,7 +139,7 @@ def down(state_dir: Path, say: Callable[[str], None]) -> int:
         state = read_state(state_dir) or state
     # Whatever is left (supervisor killed, or it could not stop a group): stop the groups directly.
     leftover = []
-    for role in reversed(ROLE_ORDER):
+    for role in reversed(ordered_roles(state.processes)):
         process = state.processes.get(role)
         if process is None:
             continue
@@ -148,7 +148,7 @@ def down(state_dir: Path, say: Callable[[str], None]) -> int:
             leftover.append(role)
             say(f"[down] stopping {role} (process group {process.pgid}: pids {members})")
             signals = {process.pgid: LEADER_STOP_SIGNALS[role]} if role in LEADER_STOP_SIGNALS else None
-            stop_groups([process.pgid], GRACE.get(role, 15.0), leader_signals=signals)
+            stop_groups([process.pgid], role_grace(role), leader_signals=signals)
     remaining = {role: procfs.group_members(p.pgid) for role, p in state.processes.items()}
     remaining = {role: pids for role, pids in remaining.items() if pids}
     if remaining:
@@ -165,7 +165,7 @@ def role_states(state: StackState, supervisor_alive: bool | None = None) -> dict
     if supervisor_alive is None:
         supervisor_alive = procfs.is_alive(state.supervisor_pid, state.supervisor_start_ticks)
     out: dict[str, str] = {}
-    for role in ROLE_ORDER:
+    for role in ordered_roles(state.processes):
         p = state.processes.get(role)
         if p is None:
             continue

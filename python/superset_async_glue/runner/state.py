@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from ..commands import is_lane_role
 from ..errors import UsageError
 
 FORMAT = 1
@@ -18,6 +20,17 @@ Status = Literal["starting", "ready", "stopping", "stopped", "failed"]
 Supervision = Literal["running", "restarting", "failed", "held"]
 # Long-running roles in start order; `down` stops them in reverse.
 ROLE_ORDER = ("postgresql", "redis", "clickhouse", "web", "worker", "beat", "flower")
+
+
+def ordered_roles(roles: Iterable[str]) -> list[str]:
+    """`roles` in start order: ROLE_ORDER's, with SQL Lab lane workers (worker-NAME) right after the worker."""
+
+    def rank(role: str) -> tuple[int, str]:
+        if role in ROLE_ORDER:
+            return ROLE_ORDER.index(role), role
+        return (ROLE_ORDER.index("worker") if is_lane_role(role) else len(ROLE_ORDER)), role
+
+    return sorted(roles, key=rank)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from types import FrameType
 from typing import Literal
 
 from .. import procfs
-from ..commands import Role, role_command, role_environment
+from ..commands import Role, is_lane_role, role_command, role_environment
 from ..errors import GlueError
 from ..files import write_atomically
 from ..flower_http import flower_healthy, flower_host, flower_url
@@ -67,6 +67,13 @@ GRACE = {
     "redis": 15.0,
     "postgresql": 30.0,
 }
+
+
+def role_grace(role: str) -> float:
+    """A role's seconds between SIGTERM and SIGKILL; a SQL Lab lane's worker (worker-NAME) gets the worker's."""
+    return GRACE["worker"] if is_lane_role(role) else GRACE.get(role, 15.0)
+
+
 LEFTOVER_GRACE = 5.0  # seconds the rest of a dead leader's group gets between SIGTERM and SIGKILL
 TICK = 0.5  # seconds between two looks at the processes and the requests once the stack is ready
 READY_POLL = 0.1  # seconds between two readiness probes while starting (each is a local request)
@@ -502,7 +509,7 @@ class Supervisor:
         run.mode, run.restart_at = "held", None
         if process.exit_code() is None:
             self.say(f"[up] {role}: stopping (stop-role); it stays stopped until start-role")
-            stop_groups([process.pid], GRACE[role], functools.partial(_reap, process), _leader_signals(process))
+            stop_groups([process.pid], role_grace(role), functools.partial(_reap, process), _leader_signals(process))
         else:
             stop_groups([process.pid], LEFTOVER_GRACE, functools.partial(_reap, process))
         assert self.state is not None  # noqa: S101
@@ -539,12 +546,13 @@ class Supervisor:
             stop_groups([oneshot.pid], 10, reap=lambda: _reap(oneshot))
         if self.state is not None and self.state.status != "failed":
             self._save(status="stopping")
-        for group in (("web", "worker", "beat", "flower"), ("clickhouse",), ("redis",), ("postgresql",)):
+        lanes = tuple(role for role in self.processes if is_lane_role(role))
+        for group in (("web", "worker", *lanes, "beat", "flower"), ("clickhouse",), ("redis",), ("postgresql",)):
             present = [self.processes[r] for r in group if r in self.processes]
             if not present:
                 continue
             self.say(f"[up] stopping {', '.join(p.role for p in present)}")
-            grace = max(GRACE[p.role] for p in present)
+            grace = max(role_grace(p.role) for p in present)
 
             killed = stop_groups(
                 [p.pid for p in present], grace, functools.partial(_reap, *present), _leader_signals(*present)
