@@ -1,17 +1,22 @@
 """What makes a start shorter (docs/performance.md), checked on the shared stack: the worker skips
 Celery's mingle (a second of waiting for other workers' revoked ids at every start), and the
 runner's readiness ping returns at the first answer instead of collecting answers for its timeout,
-and a ping lost because the worker was not listening yet costs a short timeout, not a second.
+and the runner learns that the worker is ready from the worker itself (READY=1 on a notify socket,
+sd_notify.py) the moment it is, where a ping sent before the worker listened was lost.
 """
 
 from __future__ import annotations
 
-import itertools
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from fixtures.stack import Stack
 from superset_async_glue.loading import load_settings
-from superset_async_glue.runner.readiness import escalating_ping_timeouts, worker_ping
+from superset_async_glue.runner.readiness import worker_ping
+from superset_async_glue.sd_notify import NotifyListener, notify
 
 
 def test_the_worker_starts_without_mingle(stack: Stack) -> None:
@@ -32,8 +37,37 @@ def test_the_readiness_ping_returns_at_the_first_answer(stack: Stack) -> None:
     assert seconds < 1.5, f"worker_ping(limit=1) took {seconds:.2f}s"
 
 
-def test_readiness_pings_start_short_and_lengthen_while_unanswered() -> None:
-    timeouts = list(itertools.islice(escalating_ping_timeouts(), 25))
-    assert timeouts[0] == 0.3  # a ping lost before the worker listens costs 0.3 s, not the old 1 s
-    assert timeouts == sorted(timeouts)
-    assert timeouts[-1] == 2.0  # on a loaded host a slow answer is still heard, after longer waits than before
+def test_the_runner_learned_the_workers_readiness_from_its_notify(stack: Stack) -> None:
+    said = (stack.state_dir / "logs" / "supervisor.log").read_text(errors="replace")
+    assert "worker: ready (READY=1 on " in said
+    # The socket is closed once the stack is ready: a restarted worker's READY=1 finds nobody.
+    assert not (stack.state_dir / "run" / "worker.notify").exists()
+
+
+_SEND_READY = "import os; from superset_async_glue.sd_notify import notify; notify(os.environ['NOTIFY_SOCKET'])"
+
+
+def test_a_notify_socket_counts_ready_from_the_expected_process_only(tmp_path: Path) -> None:
+    listener = NotifyListener(tmp_path / "worker.notify")
+    try:
+        env = {**os.environ, "NOTIFY_SOCKET": listener.name}
+        subprocess.run([sys.executable, "-c", _SEND_READY], env=env, check=True)
+        assert not listener.ready_from(os.getpid(), 0.2)  # READY=1 from a process not waited for (a child)
+        assert notify(listener.name)
+        started = time.monotonic()
+        assert listener.ready_from(os.getpid(), 5.0)
+        assert time.monotonic() - started < 0.1  # at once, not at a poll's end
+    finally:
+        listener.close()
+    assert not (tmp_path / "worker.notify").exists()
+    assert not notify(listener.name)  # nobody listens: the sender is told so, never blocked
+
+
+def test_a_notify_socket_too_long_for_a_path_is_abstract(tmp_path: Path) -> None:
+    listener = NotifyListener(tmp_path / ("x" * 120))
+    try:
+        assert listener.name.startswith("@")
+        assert notify(listener.name)
+        assert listener.ready_from(os.getpid(), 1.0)
+    finally:
+        listener.close()

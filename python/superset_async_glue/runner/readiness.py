@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
 import requests
 
@@ -20,19 +19,6 @@ def broker_tcp_url(settings: Settings) -> str:
     password = read_secret("redis.password_file", r.password_file) if r.password_file else None
     address = tcp_address(r, "127.0.0.1" if r.host == "localhost" else r.host)
     return with_auth(f"redis://{address}/{r.dbs.broker}", r.username, password)
-
-
-def escalating_ping_timeouts(first: float = 0.3, step: float = 0.1, longest: float = 2.0) -> Iterator[float]:
-    """Timeouts for successive readiness pings of a starting worker.
-
-    A ping is a broadcast: one sent before the worker listens is lost and costs its whole timeout,
-    so the first pings are short (0.3 s). Each one that goes unanswered lengthens the next by
-    `step`, up to `longest`, so that a worker slow to answer on a loaded host is still heard.
-    """
-    timeout = first
-    while True:
-        yield timeout
-        timeout = min(timeout + step, longest)
 
 
 def worker_ping(settings: Settings, timeout: float = 1.0, limit: int | None = None) -> list[str]:

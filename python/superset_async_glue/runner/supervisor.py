@@ -35,6 +35,7 @@ from ..flower_http import flower_healthy, flower_host, flower_url
 from ..loading import load_settings
 from ..render import render_config
 from ..render_flower import flower_conf_path, render_flower_config
+from ..sd_notify import NOTIFY_SOCKET, NotifyListener
 from ..settings import Database, Settings
 from ..web_address import web_url
 from .clickhouse_server import ClickHousePlan, local_clickhouse_database, plan_clickhouse
@@ -42,7 +43,7 @@ from .demo import clickhouse_ping, seed_demo
 from .postgresql_server import ensure_database, initdb_if_needed, plan_postgresql
 from .postgresql_server import ping as postgresql_ping
 from .processes import LEADER_STOP_SIGNALS, Identity, ManagedProcess, stop_groups, tail
-from .readiness import check_port_free, escalating_ping_timeouts, web_health, worker_ping
+from .readiness import check_port_free, web_health
 from .redis_server import ping as redis_ping
 from .redis_server import plan_redis
 from .state import (
@@ -77,6 +78,7 @@ def role_grace(role: str) -> float:
 LEFTOVER_GRACE = 5.0  # seconds the rest of a dead leader's group gets between SIGTERM and SIGKILL
 TICK = 0.5  # seconds between two looks at the processes and the requests once the stack is ready
 READY_POLL = 0.1  # seconds between two readiness probes while starting (each is a local request)
+NOTIFY_WAIT = 0.5  # seconds one look at a notify socket waits for READY=1 (it returns at once when it comes)
 
 
 @dataclass(frozen=True)
@@ -270,13 +272,22 @@ class Supervisor:
         self._bootstrap()
         bins = bin_dir()
         roles: tuple[Role, ...] = ("web", "worker", "beat") if s.beat.enabled else ("web", "worker")
-        for role in roles:
-            command = role_command(role, s, self.paths["config"], bins)
-            self._start(role, command.argv, {**os.environ, **command.env})
-        self._wait("web", f"GET {web_url(s)}health -> 200", lambda: web_health(s), self.options.timeout)
-        timeouts = escalating_ping_timeouts()  # a ping lost before the worker listened costs 0.3 s, not 1 s
-        ping = lambda: bool(worker_ping(s, timeout=next(timeouts), limit=1))  # noqa: E731
-        self._wait("worker", "Celery ping on the broker", ping, self.options.timeout)
+        listeners: dict[str, NotifyListener] = {}
+        try:
+            for role in roles:
+                command = role_command(role, s, self.paths["config"], bins)
+                env = {**os.environ, **command.env}
+                if tells_ready(role):  # READY=1 from its main process (worker_app.py), as systemd's Type=notify
+                    listeners[role] = NotifyListener(self.paths["run"] / f"{role}.notify")
+                    env[NOTIFY_SOCKET] = listeners[role].name
+                self._start(role, command.argv, env)
+            self._wait("web", f"GET {web_url(s)}health -> 200", lambda: web_health(s), self.options.timeout)
+            for name, listener in listeners.items():
+                told = functools.partial(listener.ready_from, self.processes[name].pid, NOTIFY_WAIT)
+                self._wait(name, f"READY=1 on {listener.name}", told, self.options.timeout)
+        finally:
+            for listener in listeners.values():
+                listener.close()  # a restarted worker's READY=1 then finds nobody: it does not wait for it
         if "beat" in self.processes:
             self._wait("beat", "process running", lambda: True, 5)
         if s.flower.enabled:
@@ -575,6 +586,11 @@ class Supervisor:
             self.say(f"[up] stopped, but these processes of the stack are still there: {left}")
         else:
             self.say("[up] stopped; no process of this stack is left")
+
+
+def tells_ready(role: str) -> bool:
+    """The roles that run worker_app (the worker, and a lane's `worker-NAME`): they send READY=1 when ready."""
+    return role == "worker" or role.startswith("worker-")
 
 
 def _leader_signals(*processes: ManagedProcess) -> dict[int, int]:
