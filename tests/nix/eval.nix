@@ -184,7 +184,9 @@ in
   one = evaluated (findCase file case);
 
   # Configurations to build with the /bin/sh builders (./builds/*.nix): the runner builds
-  # `toplevel` and compares the unit files with `lines` / `patterns`.
+  # `toplevel` and compares the unit files with `lines` / `patterns`; with `fails`, the build must
+  # fail instead (a check that runs only when building, e.g. the glue validating the settings) and
+  # its log contain each string.
   builds = lib.listToAttrs (
     map (
       f:
@@ -197,6 +199,7 @@ in
         texts = lib.mapAttrs (_: u: u.text) cfg.system.build.units;
         lines = b.lines or { };
         patterns = b.patterns or { };
+        fails = lib.toList (b.fails or [ ]);
       }
     ) (lib.filter (lib.hasSuffix ".nix") (lib.attrNames (builtins.readDir ./builds)))
   );

@@ -304,10 +304,48 @@ in
             "worker.extra_args"
           ];
           # The worker's TimeoutStopSec= is their sum plus 30 s (a warm shutdown lets queries finish).
-          sql_lab = glueOptions [
-            "sql_lab.async_time_limit_seconds"
-            "sql_lab.hard_time_limit_grace_seconds"
-          ];
+          sql_lab =
+            glueOptions [
+              "sql_lab.async_time_limit_seconds"
+              "sql_lab.hard_time_limit_grace_seconds"
+            ]
+            // {
+              # units.nix makes a worker unit of each lane; the glue judges the lanes (names, databases).
+              lanes = mkOption {
+                default = { };
+                description = ''
+                  SQL Lab lanes, by name (docs/nixos.md, "SQL Lab lanes"): the listed databases' async
+                  queries get a Celery queue (`sql_lab_lane_NAME`) and a worker of their own, the unit
+                  `superset-async-worker-NAME` on every host where `worker.enable` is set, so they never wait
+                  behind the shared queue. Give every host of a stack the same lanes (the web routes to them).
+                  (Glue key `sql_lab.lanes`, docs/settings-reference.md.)
+                '';
+                example = literalExpression ''
+                  {
+                    interactive = {
+                      databases = [ "ClickHouse (interactive)" ];
+                      concurrency = 2;
+                    };
+                  }
+                '';
+                type = types.attrsOf (
+                  types.submodule {
+                    freeformType = settingsFormat.type;
+                    options = {
+                      databases = glueOption "sql_lab.lanes.*.databases" { };
+                      # The contract holds no default for a map's items: unset, the key is left out and
+                      # the glue's default applies.
+                      concurrency = glueOption "sql_lab.lanes.*.concurrency" {
+                        type = types.nullOr (typeOf contract.keys."sql_lab.lanes.*.concurrency");
+                        default = null;
+                        note = "Unset (null): the glue's default.";
+                      };
+                    };
+                  }
+                );
+                apply = lib.mapAttrs (_: lib.filterAttrs (_: v: v != null));
+              };
+            };
           databases = mkOption {
             default = { };
             description = "Databases to register in Superset, by `database_name` (the glue's `databases` list).";

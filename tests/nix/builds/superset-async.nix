@@ -21,6 +21,7 @@ in
           redis.password_file = "/run/keys/redis";
           databases.ClickHouse.uri = "clickhousedb://superset@127.0.0.1:8123/demo";
           secret_files.MAPBOX_API_KEY = "/run/keys/mapbox"; # the glue renders it from $CREDENTIALS_DIRECTORY
+          sql_lab.lanes.interactive.databases = [ "ClickHouse" ]; # a worker unit of its own
         };
       };
     }
@@ -56,11 +57,23 @@ in
       "TimeoutStopSec=390"
       "Restart=always"
     ];
+    "superset-async-worker-interactive.service" = [
+      "Description=Superset Celery worker of the SQL Lab lane interactive"
+      "After=network.target redis-superset-async.service superset-async-init.service"
+      "LoadCredential=secret_key:/run/keys/sk"
+      "KillMode=mixed"
+      "TimeoutStopSec=390"
+      "Restart=always"
+      "WantedBy=multi-user.target"
+    ];
   };
   patterns = {
     "superset-async-web.service" = [
       "ExecStart=/nix/store/[a-z0-9]{32}-superset-async/bin/superset-async exec web --settings /nix/store/[a-z0-9]{32}-superset-async-settings\\.json --config /nix/store/[a-z0-9]{32}-superset_config\\.py"
     ];
     "superset-async-beat.service" = [ "ExecStart=.* exec beat --settings .*" ];
+    "superset-async-worker-interactive.service" = [
+      "ExecStart=/nix/store/[a-z0-9]{32}-superset-async/bin/superset-async exec worker --lane interactive --settings /nix/store/[a-z0-9]{32}-superset-async-settings\\.json --config /nix/store/[a-z0-9]{32}-superset_config\\.py"
+    ];
   };
 }

@@ -41,6 +41,11 @@ let
     expect = "ok";
     pkgs = pkgs';
   };
+  fail = name: config: message: {
+    inherit name config message;
+    expect = "fail";
+    pkgs = pkgs';
+  };
   # Everything but ExecStart and the description is the worker's (some unit options have no value
   # unless set: compare those a unit of ours sets).
   sameAsWorker =
@@ -102,9 +107,15 @@ in
       cond = lib.elem "postgresql.service" (svc cfg "superset-async-worker-interactive").after;
     }
     {
-      name = "the glue receives the lanes as written";
-      expected = [ "interactive" "mart" ];
-      got = lib.attrNames cfg.services.superset-async.finalSettings.sql_lab.lanes;
+      name = "the glue receives the lanes as written, an unset concurrency left to its default";
+      expected = {
+        interactive = {
+          databases = [ "ClickHouse (interactive)" ];
+          concurrency = 1;
+        };
+        mart.databases = [ "Sales mart" ];
+      };
+      got = cfg.services.superset-async.finalSettings.sql_lab.lanes;
     }
   ]))
 
@@ -150,4 +161,12 @@ in
         got = ours cfg;
       }
     ]))
+
+  (fail "lanes: a concurrency out of the glue's range (1-64, from the contract)"
+    [ module base { services.superset-async.settings.sql_lab.lanes.interactive = { databases = [ "ClickHouse (interactive)" ]; concurrency = 0; }; } ]
+    [ "services.superset-async.settings.sql_lab.lanes.interactive.concurrency" "between 1 and 64" ])
+
+  (fail "lanes: databases is a list of names"
+    [ module base { services.superset-async.settings.sql_lab.lanes.interactive.databases = "ClickHouse (interactive)"; } ]
+    [ "services.superset-async.settings.sql_lab.lanes.interactive.databases" "list of string" ])
 ]
