@@ -36,6 +36,9 @@ def test_the_stack_bootstrap_created_everything_on_first_run(stack: Stack) -> No
     ):
         assert STEP_LINE.format(step=step, outcome="created") in log
     assert stack.stack_json()["bootstrap"]["summary"].startswith("bootstrap: 4 step(s) changed")
+    # One fsync per commit instead of four, for the web and the worker (bootstrap/sqlite_wal.py).
+    with sqlite3.connect(stack.state_dir / "superset.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_second_bootstrap_is_a_no_op(stack: Stack) -> None:

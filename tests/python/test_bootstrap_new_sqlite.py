@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fixtures.common import SettingsFactory
 from sqlalchemy import create_engine, text
-from superset_async_glue.bootstrap.new_sqlite import sqlite_path, unsynced_while_new
+from superset_async_glue.bootstrap.new_sqlite import unsynced_while_new
 from superset_async_glue.loading import load_settings
 
 FULL, OFF = 2, 0
@@ -30,7 +30,7 @@ def _synchronous(path: Path) -> int:
 
 def test_a_new_sqlite_db_is_written_without_fsync_only_while_migrating(make_settings: SettingsFactory) -> None:
     settings = load_settings(make_settings())
-    path = sqlite_path(settings)
+    path = Path(str(settings.sqlite_path()))
     assert path is not None
     path.parent.mkdir(parents=True, exist_ok=True)
     with unsynced_while_new(settings, current_revisions=set()):
@@ -40,7 +40,7 @@ def test_a_new_sqlite_db_is_written_without_fsync_only_while_migrating(make_sett
 
 def test_a_db_with_a_revision_is_migrated_with_sqlites_defaults(make_settings: SettingsFactory) -> None:
     settings = load_settings(make_settings())
-    path = sqlite_path(settings)
+    path = Path(str(settings.sqlite_path()))
     assert path is not None
     path.parent.mkdir(parents=True, exist_ok=True)
     with unsynced_while_new(settings, current_revisions={"4b2a8c9d3e1f"}):
@@ -49,6 +49,6 @@ def test_a_db_with_a_revision_is_migrated_with_sqlites_defaults(make_settings: S
 
 def test_another_dialect_is_left_alone(make_settings: SettingsFactory, tmp_path: Path) -> None:
     settings = load_settings(make_settings({"metadata_db": {"uri": "postgresql://superset@db.example/superset"}}))
-    assert sqlite_path(settings) is None
+    assert settings.sqlite_path() is None
     with unsynced_while_new(settings, current_revisions=set()):
         assert _synchronous(tmp_path / "other.db") == FULL

@@ -11,6 +11,7 @@ from ..settings import Settings
 from .backups import backup_before_upgrade
 from .new_sqlite import unsynced_while_new
 from .result import Outcome, StepResult
+from .sqlite_wal import MODE, use_write_ahead_log
 
 STEP = "migrations"
 
@@ -33,10 +34,27 @@ def current_revisions(db: Any) -> set[str]:
 
 
 def migrate(settings: Settings) -> StepResult:
-    """Upgrade the metadata DB to head, only when it is not there already, after dumping it (backups.py).
+    """Upgrade the metadata DB to head, only when it is not there already, after dumping it (backups.py);
+    then keep a SQLite one in write-ahead-log mode (sqlite_wal.py).
 
     A new (empty) metadata DB has nothing to back up; `metadata_db.backups_kept = 0` turns dumps off.
     """
+    result = _upgrade(settings)
+    if result.outcome is Outcome.FAILED:
+        return result
+    from superset import db  # noqa: PLC0415
+
+    db.session.remove()
+    db.engine.dispose()  # the switch to WAL needs the only connection to the file
+    journal = use_write_ahead_log(settings)
+    if journal is not None and journal != MODE:
+        held = "another process holds the DB; the next bootstrap retries"
+        detail = f"{result.detail}; not switched to WAL (journal mode {journal}: {held})"
+        return StepResult(result.step, result.outcome, detail)
+    return result
+
+
+def _upgrade(settings: Settings) -> StepResult:
     import flask_migrate  # noqa: PLC0415
     from superset import db  # noqa: PLC0415
 

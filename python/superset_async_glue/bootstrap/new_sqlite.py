@@ -27,12 +27,6 @@ from typing import Any
 from ..settings import Settings
 
 
-def sqlite_path(settings: Settings) -> Path | None:
-    """The metadata DB's file when it is SQLite, else None."""
-    uri = settings.metadata_uri()
-    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
-
-
 def _synchronous_off(dbapi_connection: Any, _record: Any) -> None:
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.execute("PRAGMA synchronous=OFF")
@@ -49,8 +43,8 @@ def _fsync(path: Path) -> None:
 @contextmanager
 def unsynced_while_new(settings: Settings, current_revisions: set[str]) -> Iterator[None]:
     """Within: new SQLite connections skip fsync, when the metadata DB is SQLite and has no revision yet."""
-    path = sqlite_path(settings)
-    if path is None or current_revisions:
+    file = settings.sqlite_path()
+    if file is None or current_revisions:
         yield
         return
     from sqlalchemy import event  # noqa: PLC0415 - bootstrap imports SQLAlchemy with Superset
@@ -62,6 +56,7 @@ def unsynced_while_new(settings: Settings, current_revisions: set[str]) -> Itera
         yield
     finally:
         event.remove(Engine, "connect", _synchronous_off)
+    path = Path(file)
     if path.exists():  # once, for everything the migrations wrote
         _fsync(path)
         _fsync(path.parent)
