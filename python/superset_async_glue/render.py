@@ -20,7 +20,7 @@ from .redis_urls import Dialect, redis_py_tls_query, role_url, sentinel_role_url
 from .render_reports import render_reports
 from .secret_files import MIN_SECRET_BYTES
 from .settings import Settings, secret_file_credential, secret_files
-from .sql_lab_lanes import LANES_CONFIG_KEY, ROUTER, lane_map
+from .sql_lab_lanes import LANES_CONF_KEY, ROUTER, lane_map
 
 
 def secret_reader_source() -> str:
@@ -221,9 +221,11 @@ def render_config(settings: Settings) -> str:
     if s.redis.sentinel is not None:
         celery_attrs |= _sentinel_celery(s, celery_attrs["broker_transport_options"])
     if s.sql_lab.lanes:
-        # Named as a string: Celery imports the router on the first task sent, so beat's and Flower's bare
-        # app (which send or route nothing of SQL Lab) never load Superset through it (sql_lab_lanes.py).
+        # SQL Lab lanes (sql_lab.lanes): a query on a lane's database goes to the lane's queue, which only
+        # that lane's worker consumes. The router is named as a string: Celery imports it on the first task
+        # sent, and it loads Superset only for a SQL Lab query, so beat and Flower never do (sql_lab_lanes.py).
         celery_attrs["task_routes"] = (ROUTER,)
+        celery_attrs[LANES_CONF_KEY] = lane_map(s)  # database name -> its lane's queue
     if s.flower.enabled:
         # Flower's task counts and runtimes come from the workers' task events (docs/metrics.md).
         celery_attrs["worker_send_task_events"] = True
@@ -249,7 +251,6 @@ def render_config(settings: Settings) -> str:
         "",
         _watchdog_section(s),
         "",
-        *_lanes_section(s),
         "# Caches and results (Redis DB per role: "
         + ", ".join(f"{role} {getattr(dbs, role)}" for role in type(dbs).model_fields)
         + ")",
@@ -287,17 +288,6 @@ def render_config(settings: Settings) -> str:
     if s.extra_config.strip():
         parts += ["", "# extra_config from the settings (verbatim)", s.extra_config.rstrip("\n")]
     return "\n".join(parts).rstrip("\n") + "\n"
-
-
-def _lanes_section(s: Settings) -> list[str]:
-    if not s.sql_lab.lanes:
-        return []
-    return [
-        "# SQL Lab lanes (sql_lab.lanes): a query on one of these databases goes to its lane's queue, which",
-        "# only that lane's worker consumes (CeleryConfig.task_routes; superset_async_glue/sql_lab_lanes.py).",
-        _assign(LANES_CONFIG_KEY, lane_map(s)),
-        "",
-    ]
 
 
 def _stats_logger(s: Settings) -> str:

@@ -64,7 +64,6 @@ MANAGED_CONFIG_KEYS = {
     "SUPERSET_WEBSERVER_TIMEOUT": "web.timeout_seconds",
     "SUPERSET_ASYNC_SQLLAB_PENDING_TIMEOUT_SECONDS": "sql_lab.pending_timeout_seconds",
     "SUPERSET_ASYNC_SQLLAB_RUNNING_TIMEOUT_SECONDS": "sql_lab.running_grace_seconds",
-    "SUPERSET_ASYNC_SQL_LAB_LANES": "sql_lab.lanes",
     "GLOBAL_ASYNC_QUERIES_TRANSPORT": "global_async_queries.transport",
     "GLOBAL_ASYNC_QUERIES_POLLING_DELAY": "global_async_queries.polling_delay_ms",
     "GLOBAL_ASYNC_QUERIES_JWT_COOKIE_SECURE": "web.public_url",

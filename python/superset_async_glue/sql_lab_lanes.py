@@ -12,6 +12,7 @@ the one task it routes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -21,8 +22,9 @@ LANE_QUEUE_PREFIX = "sql_lab_lane_"
 # The one task lanes route: Superset's sql_lab.get_sql_results, sent by superset/sqllab/sql_json_executer.py
 # as .delay(query_id, rendered_query, ...). Reports, GAQ chart tasks and log pruning stay on the default queue.
 SQL_LAB_TASK = "sql_lab.get_sql_results"
-# The rendered superset_config.py's key holding the lane map (database name -> queue).
-LANES_CONFIG_KEY = "SUPERSET_ASYNC_SQL_LAB_LANES"
+# The key of the lane map (database name -> queue) in the rendered CELERY_CONFIG: every Celery app built
+# from it (the web's, the watchdog's, Flower's, verify's) reads the lanes from where it reads the broker.
+LANES_CONF_KEY = "superset_async_sql_lab_lanes"
 # The router as Celery's task_routes names it: a string, imported by Celery on the first task sent.
 ROUTER = "superset_async_glue.sql_lab_lanes.route_sql_lab_query"
 
@@ -47,6 +49,11 @@ def lane_map(settings: Settings) -> dict[str, str]:
     return {db: lane_queue(name) for name, lane in settings.sql_lab.lanes.items() for db in lane.databases}
 
 
+def configured_lane_queues(conf: Mapping[str, Any]) -> list[str]:
+    """The lane queues of a Celery app's configuration (CELERY_CONFIG as rendered), sorted; [] without lanes."""
+    return sorted(set((conf.get(LANES_CONF_KEY) or {}).values()))
+
+
 def queue_for_database(lanes: dict[str, str], database_name: str | None) -> dict[str, str] | None:
     """Celery's route for a query on `database_name`: its lane's queue, or None for the default queue."""
     if database_name is None or database_name not in lanes:
@@ -64,12 +71,11 @@ def route_sql_lab_query(
     """
     if name != SQL_LAB_TASK or not args:
         return None
-    from flask import current_app, has_app_context  # noqa: PLC0415 - only the web routes this task
+    from celery import current_app  # noqa: PLC0415
+    from flask import has_app_context  # noqa: PLC0415 - only the web routes this task
 
-    if not has_app_context():
-        return None
-    lanes = current_app.config.get(LANES_CONFIG_KEY) or {}
-    if not lanes:
+    lanes = (getattr(task, "app", None) or current_app).conf.get(LANES_CONF_KEY) or {}
+    if not lanes or not has_app_context():  # no request, no session to find the query in
         return None
     from superset.extensions import db  # noqa: PLC0415 - never at import: beat and Flower have no Superset
     from superset.models.sql_lab import Query  # noqa: PLC0415

@@ -51,6 +51,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .broker_queue import open_connection, unacknowledged_payloads, waiting_payloads
+from .sql_lab_lanes import configured_lane_queues
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -303,14 +304,16 @@ class PendingWatchdog:
     def tasks_on_broker(self) -> set[int] | None:
         """Query ids of the SQL Lab tasks the broker holds, queued or delivered to a worker and not yet
         acknowledged (kombu's Redis transport: the queue's lists, one per priority, and its `unacked`
-        hash); None when the broker cannot be read."""
+        hash); None when the broker cannot be read. With SQL Lab lanes, a query waits in its lane's
+        queue: those are read too, or it would be failed as lost while its lane worker is busy."""
         try:
             if self._celery is None:
                 self._celery = self._bare_celery()
             with open_connection(self._celery) as connection:
                 channel = connection.default_channel
-                queue = self._celery.conf.task_default_queue
-                payloads = waiting_payloads(channel, queue) + unacknowledged_payloads(channel)
+                queues = [self._celery.conf.task_default_queue, *configured_lane_queues(self._celery.conf)]
+                waiting = [p for queue in queues for p in waiting_payloads(channel, queue)]
+                payloads = waiting + unacknowledged_payloads(channel)
         except Exception as err:
             self._problem(f"cannot read the broker's queue ({type(err).__name__}: {_redact(str(err))})")
             self._celery = None

@@ -8,13 +8,19 @@ import subprocess
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from celery import Celery
+from celery import _state as celery_state
 from fixtures.common import SettingsFactory
+from fixtures.redis_server import RedisServer
+from superset_async_glue.beat_app import superset_config
 from superset_async_glue.cli import main
 from superset_async_glue.commands import role_command, worker_argv
 from superset_async_glue.errors import SettingsError, UsageError
+from superset_async_glue.flower_metrics import QueueDepthCollector
 from superset_async_glue.loading import load_settings
 from superset_async_glue.render import render_config
 from superset_async_glue.sql_lab_lanes import (
@@ -24,6 +30,7 @@ from superset_async_glue.sql_lab_lanes import (
     queue_for_database,
     route_sql_lab_query,
 )
+from superset_async_glue.sqllab_watchdog import PendingWatchdog
 
 INTERACTIVE = "ClickHouse (interactive)"
 LANES: dict[str, Any] = {"sql_lab": {"lanes": {"interactive": {"databases": [INTERACTIVE], "concurrency": 1}}}}
@@ -121,7 +128,7 @@ app = Celery(set_as_current=False); app.config_from_object(m.CeleryConfig)
 queues = [app.amqp.router.route({}, t, (7,))['queue'].name for t in ('reports.scheduler', 'sql_lab.get_sql_results')]
 print(json.dumps({
     'routes': list(getattr(m.CeleryConfig, 'task_routes', ())),
-    'lanes': getattr(m, 'SUPERSET_ASYNC_SQL_LAB_LANES', None),
+    'lanes': getattr(m.CeleryConfig, 'superset_async_sql_lab_lanes', None),
     'queues': queues,
     'superset': any(n == 'superset' or n.startswith('superset.') for n in sys.modules),
 }))
@@ -197,3 +204,33 @@ def test_exec_worker_lane_prints_the_lane_command_and_names_the_lanes_of_an_unkn
     assert code == 2 and "no SQL Lab lane named 'nope'" in err and "lanes: interactive" in err, (code, err)
     code, out, err = _exec("beat", "--lane", "interactive", *files, "--print")
     assert code == 2 and "exec worker" in err, (code, err)
+
+
+def test_watchdog_and_flower_metric_read_the_lane_queues_on_a_real_broker(
+    make_settings: SettingsFactory, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """A query waiting in a lane's queue is on the broker (the watchdog must not fail it as lost in
+    transit), and Flower's queue-length metric shows that queue beside the default one."""
+    dbs = {"broker": 11, "results": 12, "cache": 13, "data_cache": 14, "async_events": 15}
+    redis = {"port": redis_server.port, "password_file": str(redis_server.password_file), "dbs": dbs}
+    config = tmp_path / "superset_config.py"
+    config.write_text(render_config(load_settings(make_settings({**LANES, "redis": redis}))))
+    celery_config = superset_config(str(config)).CELERY_CONFIG
+    app = Celery("lanes-test", set_as_current=False)
+    app.config_from_object(celery_config)
+    broker = redis_server.client(dbs["broker"])
+    broker.flushdb()
+    previous = celery_state.get_current_app()
+    try:
+        app.send_task("sql_lab.get_sql_results", args=(7, "SELECT 1"), queue="sql_lab_lane_interactive")
+        app.send_task("sql_lab.get_sql_results", args=(8, "SELECT 1"))
+        watchdog = PendingWatchdog(SimpleNamespace(config={"CELERY_CONFIG": celery_config}), 30)  # type: ignore[arg-type]
+        assert watchdog.tasks_on_broker() == {7, 8}
+        app.set_current()  # Flower's collector reads the app Flower runs
+        families = {f.name: f for f in QueueDepthCollector().collect()}
+        lengths = {s.labels["queue"]: s.value for s in families["superset_async_celery_queue_length"].samples}
+        assert lengths == {"celery": 1, "sql_lab_lane_interactive": 1}
+    finally:
+        previous.set_current()
+        broker.flushdb()
+        app.close()
