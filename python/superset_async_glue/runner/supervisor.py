@@ -28,7 +28,7 @@ from types import FrameType
 from typing import Literal
 
 from .. import procfs
-from ..commands import Role, is_lane_role, role_command, role_environment
+from ..commands import Role, is_lane_role, lane_command, role_command, role_environment
 from ..errors import GlueError
 from ..files import write_atomically
 from ..flower_http import flower_healthy, flower_host, flower_url
@@ -272,10 +272,13 @@ class Supervisor:
         self._bootstrap()
         bins = bin_dir()
         roles: tuple[Role, ...] = ("web", "worker", "beat") if s.beat.enabled else ("web", "worker")
+        commands = [role_command(role, s, self.paths["config"], bins) for role in roles]
+        # One worker per SQL Lab lane (sql_lab.lanes), role worker-NAME: started, awaited and supervised as the worker.
+        commands += [lane_command(lane, s, self.paths["config"], bins) for lane in sorted(s.sql_lab.lanes)]
         listeners: dict[str, NotifyListener] = {}
         try:
-            for role in roles:
-                command = role_command(role, s, self.paths["config"], bins)
+            for command in commands:
+                role = command.role
                 env = {**os.environ, **command.env}
                 if tells_ready(role):  # READY=1 from its main process (worker_app.py), as systemd's Type=notify
                     listeners[role] = NotifyListener(self.paths["run"] / f"{role}.notify")
