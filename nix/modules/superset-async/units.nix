@@ -103,6 +103,11 @@ let
       wantedBy = [ "multi-user.target" ];
       serviceConfig = {
         ExecStart = "${exe} exec worker ${lib.optionalString (lane != null) "--lane ${lane} "}${files}";
+        # Started once it is ready: its main process sends READY=1 when Celery's consumer is
+        # (worker_app.py); its pool children and Chromium never get $NOTIFY_SOCKET.
+        Type = "notify";
+        NotifyAccess = "main";
+        TimeoutStartSec = "5min"; # Superset's app build on a loaded host, not a hang
         Restart = "always";
         RestartSec = "5s";
         # SIGTERM only to the main process: Celery's warm shutdown lets running queries finish
