@@ -10,7 +10,7 @@ from typing import Literal
 from .errors import UsageError
 from .render_flower import flower_conf_path
 from .settings import Settings
-from .sql_lab_lanes import lane_queue, lane_worker_hostname
+from .sql_lab_lanes import lane_queue, lane_role, lane_worker_hostname
 
 Role = Literal["web", "worker", "beat", "flower"]
 ROLES: tuple[Role, ...] = ("web", "worker", "beat", "flower")
@@ -19,18 +19,6 @@ ROLES: tuple[Role, ...] = ("web", "worker", "beat", "flower")
 WORKER_APP = "--app=superset_async_glue.worker_app:app"
 # Beat sends its periodic messages by task name: a bare Celery app on the same CELERY_CONFIG, no Superset.
 BEAT_APP = "--app=superset_async_glue.beat_app:app"
-
-
-# The runner's role (and the NixOS module's unit suffix) of a SQL Lab lane's worker: worker-NAME.
-LANE_ROLE_PREFIX = "worker-"
-
-
-def lane_role(name: str) -> str:
-    return f"{LANE_ROLE_PREFIX}{name}"
-
-
-def is_lane_role(role: str) -> bool:
-    return role.startswith(LANE_ROLE_PREFIX)
 
 
 @dataclass(frozen=True)

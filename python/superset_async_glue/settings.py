@@ -57,6 +57,7 @@ MANAGED_CONFIG_KEYS = {
     "SMTP_PASSWORD": "reports.smtp.password_file",
     "SLACK_API_TOKEN": "reports.slack.token_file",
     "DATA_DIR": "state_dir",
+    "SQLALCHEMY_ENGINE_OPTIONS": "metadata_db.uri",  # a SQLite file's pool (render.py)
     "STATS_LOGGER": "metrics.statsd_host",
     "FEATURE_FLAGS": "feature_flags",
     "SQLLAB_TIMEOUT": "sql_lab.timeout_seconds",
@@ -584,7 +585,7 @@ class SQLLab(Model):
         description=(
             "Per-database lanes: lane name (a-z, digits, _; it names the queue sql_lab_lane_NAME, a runner role and "
             "a unit) -> its databases and worker concurrency. Their queries never wait behind the shared queue "
-            "(docs/configuration.md). Empty: one queue for all."
+            "(docs/settings.md). Empty: one queue for all."
         ),
     )
 

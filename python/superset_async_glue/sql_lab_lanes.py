@@ -12,7 +12,7 @@ the one task it routes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -34,9 +34,37 @@ def lane_queue(name: str) -> str:
     return f"{LANE_QUEUE_PREFIX}{name}"
 
 
+# The lane worker's Celery node name starts with this (lane_NAME@host); the main worker's never does.
+LANE_NODE_PREFIX = "lane_"
+# The lane worker's role in the runner and its NixOS unit's suffix: worker-NAME (superset-async-worker-NAME).
+LANE_ROLE_PREFIX = "worker-"
+
+
 def lane_worker_hostname(name: str) -> str:
     """The lane worker's Celery node name: two workers on one host need distinct names."""
-    return f"lane_{name}@%h"
+    return f"{LANE_NODE_PREFIX}{name}@%h"
+
+
+def lane_role(name: str) -> str:
+    return f"{LANE_ROLE_PREFIX}{name}"
+
+
+def is_lane_role(role: str) -> bool:
+    return role.startswith(LANE_ROLE_PREFIX)
+
+
+def lane_of_queue(queue: str) -> str | None:
+    """The lane whose queue `queue` is, or None for any other queue."""
+    return queue.removeprefix(LANE_QUEUE_PREFIX) if queue.startswith(LANE_QUEUE_PREFIX) else None
+
+
+def queue_has_consumer(queue: str, workers: Iterable[str]) -> bool:
+    """Whether a Celery worker among `workers` (node names that answered a ping) consumes `queue`: a
+    lane's queue needs its lane's worker, any other queue the main worker (a node not named lane_...)."""
+    lane = lane_of_queue(queue)
+    if lane is not None:
+        return any(w.startswith(f"{LANE_NODE_PREFIX}{lane}@") for w in workers)
+    return any(not w.startswith(LANE_NODE_PREFIX) for w in workers)
 
 
 def lane_queues(settings: Settings) -> tuple[str, ...]:

@@ -51,7 +51,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .broker_queue import open_connection, unacknowledged_payloads, waiting_payloads
-from .sql_lab_lanes import configured_lane_queues
+from .sql_lab_lanes import LANES_CONF_KEY, configured_lane_queues, lane_of_queue, lane_role, queue_has_consumer
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -79,11 +79,19 @@ CHECK_WORKER = (
 )
 
 
-def failure_message(waited_seconds: float) -> str:
-    """The error a person sees in SQL Lab."""
+def failure_message(waited_seconds: float, lane: str | None = None) -> str:
+    """The error a person sees in SQL Lab; `lane`: the query's SQL Lab lane, whose worker is missing."""
+    if lane is None:
+        return (
+            f"{FAILURE_PREFIX} within {round(waited_seconds)} s: no Celery worker answered on the broker. "
+            f"To fix it, {FIX} (after `superset-async down` if the rest of the stack still runs), "
+            "then run the query again."
+        )
+    role = lane_role(lane)
     return (
-        f"{FAILURE_PREFIX} within {round(waited_seconds)} s: no Celery worker answered on the broker. "
-        f"To fix it, {FIX} (after `superset-async down` if the rest of the stack still runs), "
+        f"{FAILURE_PREFIX} within {round(waited_seconds)} s: the worker of its database's SQL Lab lane "
+        f"'{lane}' did not answer on the broker. To fix it, start that worker: NixOS `systemctl start "
+        f"superset-async-{role}`; local `superset-async start-role {role}` (or `superset-async up`), "
         "then run the query again."
     )
 
@@ -156,6 +164,7 @@ class StalePending:
     query_id: int
     age_seconds: float
     extra_json: str | None
+    database_id: int | None = None
 
 
 def _redact(text: str) -> str:
@@ -263,19 +272,46 @@ class PendingWatchdog:
         if workers is None:
             return []  # broker unreachable: the queued tasks may still run when it returns
         self._last_problem = None
-        if workers:
-            # A worker is alive (busy or behind): leave the queries pending while their task waits.
-            return self._fail_lost_in_transit(engine, table, stale)
+        # A query waits for the worker of its queue: its SQL Lab lane's (sql_lab.lanes), or the main one.
+        queues = self._queues_of(engine, stale)
+        unserved = [q for q in stale if not queue_has_consumer(queues[q.query_id], workers)]
+        served = [q for q in stale if q not in unserved]
         failed = _fail(
-            engine, table, [(q.query_id, failure_message(q.age_seconds), q.extra_json) for q in stale], ("pending",)
+            engine,
+            table,
+            [
+                (q.query_id, failure_message(q.age_seconds, lane_of_queue(queues[q.query_id])), q.extra_json)
+                for q in unserved
+            ],
+            ("pending",),
         )
         if failed:
             log.warning(
-                "SQL Lab pending watchdog: no Celery worker answered a ping; failed queries %s (pending over %s s)",
+                "SQL Lab pending watchdog: no Celery worker of their queue answered a ping; failed queries %s "
+                "(pending over %s s)",
                 ", ".join(map(str, failed)),
                 self.timeout_seconds,
             )
+        if served:
+            # Their worker is alive (busy or behind): leave them pending while their task waits.
+            failed += self._fail_lost_in_transit(engine, table, served)
         return failed
+
+    def _queues_of(self, engine: Any, stale: list[StalePending]) -> dict[int, str]:
+        """query id -> the Celery queue its task was sent to (the router's rule: its database's lane)."""
+        default = str(self._celery.conf.task_default_queue)
+        lanes: dict[str, str] = self._celery.conf.get(LANES_CONF_KEY) or {}
+        if not lanes:
+            return {q.query_id: default for q in stale}
+        from sqlalchemy import select  # noqa: PLC0415
+        from superset.models.core import Database  # noqa: PLC0415 - Superset is loaded by now
+
+        databases = Database.__table__
+        ids = {q.database_id for q in stale if q.database_id is not None}
+        with engine.connect() as connection:
+            rows = connection.execute(select(databases.c.id, databases.c.database_name).where(databases.c.id.in_(ids)))
+            names = {int(row[0]): str(row[1]) for row in rows}
+        return {q.query_id: lanes.get(names.get(q.database_id or -1, ""), default) for q in stale}
 
     def _fail_lost_in_transit(self, engine: Any, table: Any, stale: list[StalePending]) -> list[int]:
         present = self.tasks_on_broker()
@@ -333,12 +369,12 @@ class PendingWatchdog:
         start_time = type_coerce(column, Float)
         now_ms = time.time() * 1000
         cutoff_ms = now_ms - timeout_seconds * 1000
-        statement = select(table.c.id, start_time, table.c.extra_json).where(
+        statement = select(table.c.id, start_time, table.c.extra_json, table.c.database_id).where(
             table.c.status == status, start_time < cutoff_ms
         )
         with engine.connect() as connection:
             rows: Sequence[Any] = connection.execute(statement).fetchall()
-        return [StalePending(int(row[0]), (now_ms - float(row[1])) / 1000, row[2]) for row in rows]
+        return [StalePending(int(row[0]), (now_ms - float(row[1])) / 1000, row[2], row[3]) for row in rows]
 
     def ping(self) -> list[str] | None:
         """Names of the Celery workers that answer on the broker; None when the broker cannot be reached."""

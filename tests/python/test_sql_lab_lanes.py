@@ -28,9 +28,10 @@ from superset_async_glue.sql_lab_lanes import (
     lane_queue,
     lane_queues,
     queue_for_database,
+    queue_has_consumer,
     route_sql_lab_query,
 )
-from superset_async_glue.sqllab_watchdog import PendingWatchdog
+from superset_async_glue.sqllab_watchdog import FAILURE_PREFIX, PendingWatchdog, failure_message
 
 INTERACTIVE = "ClickHouse (interactive)"
 LANES: dict[str, Any] = {"sql_lab": {"lanes": {"interactive": {"databases": [INTERACTIVE], "concurrency": 1}}}}
@@ -234,3 +235,26 @@ def test_watchdog_and_flower_metric_read_the_lane_queues_on_a_real_broker(
         previous.set_current()
         broker.flushdb()
         app.close()
+
+
+# (queue, node names that answered a ping, whether one of them consumes the queue)
+CONSUMERS: list[tuple[str, list[str], bool]] = [
+    ("celery", ["celery@web1"], True),
+    ("celery", ["lane_interactive@web1"], False),  # a lane worker never serves the shared queue
+    ("celery", [], False),
+    ("sql_lab_lane_interactive", ["lane_interactive@web1", "celery@web1"], True),
+    ("sql_lab_lane_interactive", ["celery@web1"], False),  # nor the main worker a lane's
+    ("sql_lab_lane_a", ["lane_ab@web1"], False),  # another lane whose name starts alike
+]
+
+
+@pytest.mark.parametrize(("queue", "workers", "served"), CONSUMERS)
+def test_which_worker_serves_a_queue(queue: str, workers: list[str], served: bool) -> None:
+    assert queue_has_consumer(queue, workers) is served
+
+
+def test_a_query_whose_lane_worker_is_missing_names_that_worker() -> None:
+    message = failure_message(12.4, "interactive")
+    assert message.startswith(FAILURE_PREFIX + " within 12 s")
+    assert "systemctl start superset-async-worker-interactive" in message
+    assert "superset-async start-role worker-interactive" in message

@@ -4,11 +4,17 @@ The seed's "pending forever" (broker up, no worker): the web's pending watchdog 
 within timeout + sweep interval + ping, with a message a person can act on, where SQL Lab's UI
 reads it (updated_since: changed_on, extra.errors). A worker that is alive but busy must leave the
 query pending, and it then runs. One private stack, with a 10 s timeout and a single worker child.
+
+The same stack has a SQL Lab lane (sql_lab.lanes, issue 15): the demo ClickHouse registered a second
+time as "ClickHouse (interactive)", served by its own worker (role worker-interactive, one child). A
+short query there finishes within a second while the shared worker is full; and with the shared
+worker stopped, the lane worker's answer to the ping does not keep the shared queue's query pending.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -19,7 +25,7 @@ from typing import Any
 import pytest
 import redis
 from fixtures.common import SettingsFactory, run_cli
-from fixtures.stack import Stack, start_stack
+from fixtures.stack import Stack, start_stack, write_stack_settings
 from fixtures.superset_api import SupersetClient
 from pydantic import ValidationError
 from superset_async_glue import procfs
@@ -84,10 +90,19 @@ def test_rendered_config_installs_the_watchdog_in_the_app(make_settings: Setting
 # -- a real stack ----------------------------------------------------------------------------------
 
 
+INTERACTIVE = "ClickHouse (interactive)"  # the demo ClickHouse again, in the lane "interactive"
+LANE = {"interactive": {"databases": [INTERACTIVE], "concurrency": 1}}
+
+
 @pytest.fixture(scope="module")
 def watchdog_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    overrides = {"sql_lab": {"pending_timeout_seconds": TIMEOUT}, "worker": {"concurrency": 1}}
-    with start_stack(tmp_path_factory.mktemp("watchdog"), overrides) as stack:
+    root = tmp_path_factory.mktemp("watchdog")
+    settings = write_stack_settings(root)  # start_stack keeps these and merges the overrides over them
+    data = json.loads(settings.read_text())
+    data["databases"].append({**data["databases"][0], "name": INTERACTIVE})
+    settings.write_text(json.dumps(data))
+    overrides = {"sql_lab": {"pending_timeout_seconds": TIMEOUT, "lanes": LANE}, "worker": {"concurrency": 1}}
+    with start_stack(root, overrides) as stack:
         yield stack
 
 
@@ -123,6 +138,35 @@ def test_a_busy_worker_leaves_queued_queries_pending_and_they_run(watchdog_stack
     status, _ = wait_status(client, queued.query_id, {"success", "failed"}, BLOCKER_SECONDS + 30)
     assert status == "success", client.query(queued.query_id).get("error_message")
     assert client.query(blocker.query_id)["status"] == "success"
+
+
+def test_a_lane_query_finishes_within_a_second_while_the_shared_worker_is_full(watchdog_stack: Stack) -> None:
+    client, shared = client_of(watchdog_stack)
+    interactive = client.database_id(INTERACTIVE)
+    status = watchdog_stack.cli("status")
+    assert re.search(r"^  worker-interactive +running", status.stdout, re.MULTILINE), status.stdout
+    # The lane's child opens its connections with its first query; what is measured is the next one.
+    warm = client.submit_async(interactive, "SELECT 0 AS warm")
+    assert wait_status(client, warm.query_id, {"success", "failed"}, 30)[0] == "success"
+    blockers = [client.submit_async(shared, "SELECT sleep(3) AS slow") for _ in range(2)]
+    assert wait_status(client, blockers[0].query_id, {"running"}, 30)[0] == "running"
+    short = client.submit_async(interactive, "SELECT 1 AS one")
+    behind = client.submit_async(shared, "SELECT 1 AS one")  # the same query on the shared database
+    while (state := client.query(short.query_id)["status"]) not in ("success", "failed"):
+        assert time.monotonic() - short.started < 10, f"lane query still {state}"
+        time.sleep(0.02)
+    took = time.monotonic() - short.started
+    behind_state = client.query(behind.query_id)["status"]
+    print(f"\nlane: SELECT 1 {state} {took:.2f}s after its submit; the shared one was {behind_state}")
+    assert state == "success", client.query(short.query_id).get("error_message")
+    assert took < 1.0, f"the lane's SELECT 1 took {took:.2f}s"
+    assert behind_state == "pending", "the shared worker was not full: the test would pass without the lane"
+    logs = watchdog_stack.state_dir / "logs"
+    ran_on = f"Query {short.query_id}: Set query to 'running'"
+    assert ran_on in (logs / "worker-interactive.log").read_text()
+    assert ran_on not in (logs / "worker.log").read_text()
+    for query in (*blockers, behind):
+        assert wait_status(client, query.query_id, {"success", "failed"}, 30)[0] == "success"
 
 
 def test_a_task_a_dead_consumer_took_fails_its_query_while_the_worker_lives(watchdog_stack: Stack) -> None:
@@ -167,7 +211,8 @@ def test_no_worker_fails_the_query_within_the_bound_with_the_fix(watchdog_stack:
     worker = watchdog_stack.stack_json()["processes"]["worker"]
     assert worker["supervision"] == "held"
     assert not procfs.group_members(worker["pgid"]), "the worker's process group outlived stop-role"
-    assert worker_ping(settings) == []
+    # Only the lane's worker answers: it does not consume the shared queue, so the query must fail all the same.
+    assert [n.split("@")[0] for n in worker_ping(settings)] == ["lane_interactive"]
 
     client, database_id = client_of(watchdog_stack)
     since_ms = int(time.time() * 1000)

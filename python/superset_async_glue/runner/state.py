@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from ..commands import is_lane_role
 from ..errors import UsageError
+from ..sql_lab_lanes import is_lane_role
 
 FORMAT = 1
 Status = Literal["starting", "ready", "stopping", "stopped", "failed"]

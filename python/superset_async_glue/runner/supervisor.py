@@ -28,7 +28,7 @@ from types import FrameType
 from typing import Literal
 
 from .. import procfs
-from ..commands import Role, is_lane_role, lane_command, role_command, role_environment
+from ..commands import Role, lane_command, role_command, role_environment
 from ..errors import GlueError
 from ..files import write_atomically
 from ..flower_http import flower_healthy, flower_host, flower_url
@@ -37,6 +37,7 @@ from ..render import render_config
 from ..render_flower import flower_conf_path, render_flower_config
 from ..sd_notify import NOTIFY_SOCKET, NotifyListener
 from ..settings import Database, Settings
+from ..sql_lab_lanes import is_lane_role
 from ..web_address import web_url
 from .clickhouse_server import ClickHousePlan, local_clickhouse_database, plan_clickhouse
 from .demo import clickhouse_ping, seed_demo
