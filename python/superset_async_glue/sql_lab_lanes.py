@@ -79,7 +79,12 @@ def lane_map(settings: Settings) -> dict[str, str]:
 
 def configured_lane_queues(conf: Mapping[str, Any]) -> list[str]:
     """The lane queues of a Celery app's configuration (CELERY_CONFIG as rendered), sorted; [] without lanes."""
-    return sorted(set((conf.get(LANES_CONF_KEY) or {}).values()))
+    return lane_queues_of(conf.get(LANES_CONF_KEY))
+
+
+def lane_queues_of(lanes: Mapping[str, str] | None) -> list[str]:
+    """The queues of a rendered lane map (database name -> queue), sorted."""
+    return sorted(set((lanes or {}).values()))
 
 
 def queue_for_database(lanes: dict[str, str], database_name: str | None) -> dict[str, str] | None:

@@ -450,6 +450,26 @@ CASES: list[tuple[str, Judge, Any, Status, tuple[str, ...], str]] = [
         "no worker consumes queue 'celery'",
     ),
     (
+        "workers-lane-consumed",
+        judge.judge_workers,
+        replace(
+            SURVEY,
+            workers=(WORKER, replace(WORKER, name="lane_interactive@vm", queues=("sql_lab_lane_interactive",))),
+            lane_queues=("sql_lab_lane_interactive",),
+        ),
+        PASS,
+        (),
+        "consume 'celery', 'sql_lab_lane_interactive' on",
+    ),
+    (
+        "workers-lane-not-consumed",
+        judge.judge_workers,
+        replace(SURVEY, lane_queues=("sql_lab_lane_interactive",)),
+        FAIL,
+        (dx.LANE_NOT_CONSUMED,),
+        "no worker consumes SQL Lab lane queue 'sql_lab_lane_interactive'",
+    ),
+    (
         "workers-other-broker",
         judge.judge_workers,
         replace(SURVEY, workers=(replace(WORKER, broker=("127.0.0.1:6379", 7)),)),

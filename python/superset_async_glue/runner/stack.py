@@ -227,9 +227,10 @@ def status(state_dir: Path, say: Callable[[str], None], as_json: bool = False) -
         + f"; supervisor pid {state.supervisor_pid} {'running' if supervisor_alive else 'not running'}"
     )
     say(f"web UI: {state.web_url}  admin: {state.admin_username} (password in {state.admin_password_file})")
+    width = max([10, *map(len, roles)])  # a lane's worker-NAME may be longer than the fixed roles
     for role, text in roles.items():
         p = state.processes[role]
-        line = f"  {role:<10} {text}"
+        line = f"  {role:<{width}} {text}"
         if text == "running":
             line += f" (pid {p.pid}, up {time.time() - p.started_at:.0f}s, log {p.log})"
         summary = restart_summary(p)

@@ -19,6 +19,7 @@ KOMBU_MISMATCH = "kombu-redis-mismatch"
 NO_WORKER = "no-worker"
 WORKER_OTHER_DB = "worker-other-broker-db"
 QUEUE_NOT_CONSUMED = "queue-not-consumed"
+LANE_NOT_CONSUMED = "lane-not-consumed"
 RESULTS_BACKEND_MISSING = "results-backend-missing"
 METADATA_MISMATCH = "metadata-db-mismatch"
 GAQ_SECRET = "gaq-secret"  # noqa: S105 - a failure mode's name, not a secret
@@ -79,6 +80,11 @@ MODES: dict[str, FailureMode] = {
     QUEUE_NOT_CONSUMED: FailureMode(
         "workers answer but none consumes the queue SQL Lab publishes to",
         "drop worker.queues (or add the SQL Lab queue to it) and restart the worker",
+    ),
+    LANE_NOT_CONSUMED: FailureMode(
+        "no worker consumes a SQL Lab lane's queue (sql_lab.lanes): its databases' async queries stay 'pending'",
+        "start the lane's worker (NixOS: systemctl start superset-async-worker-NAME; local: superset-async "
+        "start-role worker-NAME, or superset-async up); its log (worker-NAME) says why it is not consuming",
     ),
     RESULTS_BACKEND_MISSING: FailureMode(
         "results backend missing: async SQL Lab cannot store or fetch results",

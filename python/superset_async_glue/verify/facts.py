@@ -155,6 +155,7 @@ class WorkerSurvey:
     listeners: Mapping[int, int] = field(default_factory=dict)  # DB -> Redis clients subscribed to broadcasts
     config_error: str | None = None  # the config did not import: no broker to ask
     web_config: str = ""  # the config verify was given (the web's)
+    lane_queues: tuple[str, ...] = ()  # the SQL Lab lanes' queues (sql_lab.lanes), each needing a consumer
 
     @property
     def names(self) -> list[str]:

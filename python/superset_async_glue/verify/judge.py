@@ -262,11 +262,17 @@ def judge_workers(survey: WorkerSurvey) -> CheckResult:  # noqa: PLR0911 - one r
             )
     if not any(survey.queue in w.queues for w in survey.workers):
         problems.append((f"no worker consumes queue {survey.queue!r} (SQL Lab publishes there)", dx.QUEUE_NOT_CONSUMED))
+    for lane_queue in survey.lane_queues:
+        if not any(lane_queue in w.queues for w in survey.workers):
+            text = f"no worker consumes SQL Lab lane queue {lane_queue!r} (its databases' queries stay pending)"
+            problems.append((text, dx.LANE_NOT_CONSUMED))
     if problems:
         return failed(WORKERS, *_joined(problems))
     summary = (
         f"{len(survey.workers)} worker(s) ({', '.join(survey.names)}) answer in {survey.seconds:.2f}s, "
-        f"register {SQLLAB_TASK}, consume {survey.queue!r} on {_where(survey.broker)}"
+        f"register {SQLLAB_TASK}, consume {survey.queue!r}"
+        + "".join(f", {q!r}" for q in survey.lane_queues)
+        + f" on {_where(survey.broker)}"
     )
     foreign = [w for w in survey.workers if w.runs_web_config is False]
     if foreign:

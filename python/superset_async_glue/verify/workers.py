@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import procfs
+from ..sql_lab_lanes import LANES_CONF_KEY, lane_queues_of
 from .celery_app import bare_app, connection_identity, sqllab_queue
 from .facts import SQLLAB_TASK, UNKNOWN_DB, Identity, Ping, RoundTripFacts, Worker, WorkerSurvey
 from .judge import PING_TIMEOUT
@@ -117,7 +118,10 @@ def survey_workers(target: Target, broker_ping: Ping | None) -> WorkerSurvey:
                 runs_web_config=None if config is None else same_file(config, web_config),
             )
         )
-    return WorkerSurvey(tuple(workers), queue, ours, time.monotonic() - started, web_config=str(web_config))
+    lanes = tuple(lane_queues_of(view.celery_get(LANES_CONF_KEY)))
+    return WorkerSurvey(
+        tuple(workers), queue, ours, time.monotonic() - started, web_config=str(web_config), lane_queues=lanes
+    )
 
 
 def _bound_workers(view: LoadedConfig, namespace: str) -> int | None:
