@@ -14,7 +14,9 @@ worker stopped, the lane worker's answer to the ping does not keep the shared qu
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -165,8 +167,18 @@ def test_a_lane_query_finishes_within_a_second_while_the_shared_worker_is_full(w
     ran_on = f"Query {short.query_id}: Set query to 'running'"
     assert ran_on in (logs / "worker-interactive.log").read_text()
     assert ran_on not in (logs / "worker.log").read_text()
+    # A lane worker that dies is restarted like the worker, while the shared queries finish (that it
+    # answers again is shown by the last test's ping).
+    lane_worker = watchdog_stack.stack_json()["processes"]["worker-interactive"]
+    os.kill(lane_worker["pid"], signal.SIGKILL)
     for query in (*blockers, behind):
         assert wait_status(client, query.query_id, {"success", "failed"}, 30)[0] == "success"
+    deadline = time.monotonic() + 10
+    while (restarted := watchdog_stack.stack_json()["processes"]["worker-interactive"])["restarts"] < 1:
+        assert time.monotonic() < deadline, f"worker-interactive not restarted: {restarted}"
+        time.sleep(0.2)
+    assert restarted["last_exit_code"] == -signal.SIGKILL, restarted
+    assert procfs.is_alive(restarted["pid"], restarted["start_ticks"]) and restarted["pid"] != lane_worker["pid"]
 
 
 def test_a_task_a_dead_consumer_took_fails_its_query_while_the_worker_lives(watchdog_stack: Stack) -> None:
