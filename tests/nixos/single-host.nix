@@ -59,6 +59,16 @@
             uri = "clickhousedb://default@127.0.0.1:8123/demo";
             allow_run_async = true;
           };
+          # A SQL Lab lane (docs/nixos.md): the same ClickHouse registered a second time for
+          # interactive work, its queries on a worker of their own (superset-async-worker-interactive).
+          databases."ClickHouse (interactive)" = {
+            uri = "clickhousedb://default@127.0.0.1:8123/demo";
+            allow_run_async = true;
+          };
+          sql_lab.lanes.interactive = {
+            databases = [ "ClickHouse (interactive)" ];
+            concurrency = 1;
+          };
           web.bind = "0.0.0.0";
           # Alerts & Reports delivered on this host: the worker's headless Chromium (the module's
           # default browser and driver, under the worker unit's hardening as the module sets it)
@@ -89,6 +99,7 @@
       machine.wait_for_unit("superset-async-init.service")
       machine.wait_for_unit("superset-async-web.service")
       machine.wait_for_unit("superset-async-worker.service")
+      machine.wait_for_unit("superset-async-worker-interactive.service")
       machine.wait_for_unit("superset-async-beat.service")
       machine.wait_until_succeeds("curl --fail --silent http://127.0.0.1:8088/health", timeout=300)
 
@@ -111,6 +122,7 @@
           for unit, words in [
               ("web", ["/gunicorn", "--bind=0.0.0.0:${toString cfg.settings.web.port}", "--timeout=${toString cfg.settings.web.timeout_seconds}", "superset.app:create_app()"]),
               ("worker", ["/celery", " worker ", "--pool=prefork", "--concurrency=${toString cfg.settings.worker.concurrency}"]),
+              ("worker-interactive", ["/celery", " worker ", "--pool=prefork", "--concurrency=1", "--queues=sql_lab_lane_interactive", "--hostname=lane_interactive@"]),
               ("beat", ["/celery", " beat ", "--schedule=${cfg.settings.state_dir}/celerybeat-schedule"]),
           ]:
               pid = machine.succeed(f"systemctl show -p MainPID --value superset-async-{unit}.service").strip()
@@ -132,13 +144,29 @@
           # "[c]elery" matches celery's command line but not the driver's own `bash -c '<this>'`.
           t.assertEqual(machine.succeed("pgrep -fc '[c]elery.* beat' || true").strip(), "1")
 
+      with subtest("SQL Lab lane: its own worker unit, with the worker's credentials, ran the interactive database's queries"):
+          lane = "superset-async-worker-interactive.service"
+          t.assertEqual(
+              machine.succeed(f"systemctl show -p LoadCredential --value {lane}"),
+              machine.succeed("systemctl show -p LoadCredential --value superset-async-worker.service"),
+          )
+          machine.succeed(f"test -s /run/credentials/{lane}/secret_key -a -s /run/credentials/{lane}/redis_password")
+          # verify (above) ran its query on each async database; the lane's worker consumes only its
+          # queue, so a task there was routed by the query's database
+          machine.succeed(f"journalctl -u {lane} -o cat | grep -q 'sql_lab.get_sql_results.*succeeded'")
+          # ... and Celery names that worker lane_interactive@<host> (Flower, fed by the workers' events)
+          machine.succeed(
+              "curl --fail --silent http://127.0.0.1:5555/metrics | grep '^flower_events_total{' "
+              "| grep 'worker=\"lane_interactive@' | grep 'task=\"sql_lab.get_sql_results\"' | grep -q 'type=\"task-succeeded\"'"
+          )
+
       with subtest("an async SQL Lab query returns the seeded rows"):
           machine.succeed("superset-async-verify --json --sql 'SELECT name FROM demo.cities ORDER BY name' > /tmp/rows.json")
           machine.succeed("grep -q '2 row(s)' /tmp/rows.json")
 
       with subtest("hardening: exposure at most 1.5 per unit, and it holds while the worker runs queries"):
           # 1.4 with the module's list; dropping PrivateDevices= alone makes 1.6, SystemCallFilter= 2.9.
-          for unit in ["web", "worker", "beat", "init"]:
+          for unit in ["web", "worker", "worker-interactive", "beat", "init"]:
               line = machine.succeed(f"systemd-analyze security --no-pager superset-async-{unit}.service | tail -n 1")
               machine.log(line)
               exposure = float(line.split(":")[1].split()[0])
@@ -198,20 +226,27 @@
           machine.fail(f"journalctl -u {worker} | grep -E 'SIGSYS|Bad system call|signal 31|WorkerLostError|Chrome instance exited'")
 
       with subtest("a query whose prefork child is killed mid-run ends failed, not running forever"):
-          received = "journalctl -u superset-async-worker.service -o cat | grep -c 'sql_lab.get_sql_results.*received' || true"
-          before = int(machine.succeed(received).strip())
+          received = "journalctl -u {} -o cat | grep -c 'sql_lab.get_sql_results.*received' || true"
+          # verify runs the query on each async database in turn: ClickHouse on the worker, then
+          # ClickHouse (interactive) on the SQL Lab lane's worker; each one's child is killed mid-run
+          workers = ["superset-async-worker.service", "superset-async-worker-interactive.service"]
+          before = [int(machine.succeed(received.format(unit)).strip()) for unit in workers]
           # verify as a transient unit: it submits a 6 s query and follows it to its end
           machine.succeed(
               "systemd-run --unit=lost-query --property=Type=exec "
               "$(command -v superset-async-verify) --json --sql 'SELECT sleep(3) + sleep(3) AS slept'"
           )
-          machine.wait_until_succeeds(f"test $({received}) -gt {before}", timeout=60)
-          machine.succeed("sleep 1; pkill -KILL -P $(systemctl show -p MainPID --value superset-async-worker.service)")
-          machine.wait_until_succeeds(
-              "journalctl -u lost-query -o cat | grep -q 'The worker process running this query was lost'", timeout=60
-          )
-          # the worker's main process survived and replaced its children: queries run again
-          t.assertEqual(machine.succeed("systemctl show -p NRestarts --value superset-async-worker.service").strip(), "0")
+          for unit, count in zip(workers, before):
+              machine.wait_until_succeeds(f"test $({received.format(unit)}) -gt {count}", timeout=60)
+              machine.succeed(f"sleep 1; pkill -KILL -P $(systemctl show -p MainPID --value {unit})")
+          for name in ["ClickHouse", "ClickHouse (interactive)"]:
+              machine.wait_until_succeeds(
+                  f"journalctl -u lost-query -o cat | grep -q \"'{name}': query [0-9]* failed: The worker process running this query was lost\"",
+                  timeout=60,
+              )
+          # the workers' main processes survived and replaced their children: queries run again
+          for unit in workers:
+              t.assertEqual(machine.succeed(f"systemctl show -p NRestarts --value {unit}").strip(), "0")
           machine.wait_until_succeeds("superset-async-verify --json > /tmp/verify.json", timeout=120)
 
       with subtest("a killed worker is restarted by systemd, and new queries run"):

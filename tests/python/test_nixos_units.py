@@ -65,6 +65,7 @@ def run_vm_test(test: str, tmp_path: Path, log_file: Path) -> None:
                     "superset-async-init",
                     "superset-async-web",
                     "superset-async-worker",
+                    "superset-async-worker-interactive",  # single-host's SQL Lab lane
                     "superset-async-beat",
                 ):
                     _, out = m.execute(f"journalctl --no-pager -n 60 -u {unit}.service 2>&1")
