@@ -988,8 +988,23 @@ def redis_access_problem(settings: Settings) -> tuple[str, str] | None:
     )
 
 
+# A lane's worker runs the worker's command with worker.extra_args: these would override its own queue, node
+# name or concurrency, or embed one more beat in each lane worker.
+_LANE_WORKER_ARGS = ("-Q", "--queues", "-n", "--hostname", "-c", "--concurrency", "-B", "--beat")
+
+
 def lanes_problem(settings: Settings) -> tuple[str, str] | None:
-    """(location, message) when sql_lab.lanes contradicts databases[] or worker.queues, else None."""
+    """(location, message) when sql_lab.lanes contradicts databases[], worker.queues or worker.extra_args."""
+    if settings.sql_lab.lanes:
+        for arg in settings.worker.extra_args:
+            flag = arg.split("=", 1)[0] if arg.startswith("--") else arg[:2]
+            if flag in _LANE_WORKER_ARGS:
+                return (
+                    "worker.extra_args",
+                    f"contains {flag}, but each SQL Lab lane's worker runs with worker.extra_args too, where it "
+                    "would override the lane's own queue, node name or concurrency (or start one more beat); set "
+                    "it through worker.queues / worker.concurrency / sql_lab.lanes instead, or remove it",
+                )
     sync = {d.name for d in settings.databases if not d.allow_run_async}
     for name, lane in sorted(settings.sql_lab.lanes.items()):
         for db in lane.databases:

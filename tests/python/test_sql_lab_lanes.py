@@ -79,6 +79,13 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
         "worker.queues",
         "remove it from worker.queues",
     ),
+    (
+        "lane-worker-args",
+        {**LANES, "worker": {"extra_args": ["--max-memory-per-child=500000", "--concurrency=8"]}},
+        "worker.extra_args",
+        "contains --concurrency",
+    ),
+    ("lane-worker-beat", {**LANES, "worker": {"extra_args": ["-B"]}}, "worker.extra_args", "contains -B"),
 ]
 
 
