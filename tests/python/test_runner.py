@@ -220,6 +220,7 @@ def test_demo_lifecycle_killed_worker_ctrl_c_restart_and_down_after_a_lost_super
         assert (state_dir / "settings.json").read_text() == settings_text
         assert "clickhouse: demo.cities has 8 rows (unchanged)" in again.stdout
         assert "bootstrap: nothing changed" in again.stdout
+        assert "(checked by the runner)" in again.stdout  # the fast path, in the supervisor itself
         second = json.loads((state_dir / "run" / "stack.json").read_text())
         os.kill(second["supervisor_pid"], signal.SIGKILL)
         status = run_cli("status", "--state-dir", str(state_dir))

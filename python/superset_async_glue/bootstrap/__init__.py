@@ -18,6 +18,7 @@ from . import fingerprint
 from .admin import ensure_admin
 from .app import superset_app
 from .databases import upsert_database
+from .fast_path import step_names, unchanged_report
 from .migrations import STEP as MIGRATIONS
 from .migrations import migrate, migration_heads
 from .result import BootstrapReport, Outcome, StepResult
@@ -42,11 +43,10 @@ def run_bootstrap(
         emit(result)
         return result
 
-    last_run = _last_run_current(settings, config_path)
-    if last_run is not None:
-        detail = f"nothing it reads changed since the full run at {last_run} ({fingerprint.MARKER})"
-        for name in _step_names(settings):
-            record(StepResult(name, Outcome.UNCHANGED, detail))
+    unchanged = unchanged_report(settings, config_path)
+    if unchanged is not None:
+        for result in unchanged.steps:
+            record(result)
         return report
     fingerprint.forget(settings)
     _run_steps(settings, config_path, record)
@@ -56,29 +56,13 @@ def run_bootstrap(
     return report
 
 
-def _last_run_current(settings: Settings, config_path: Path) -> str | None:
-    try:
-        return fingerprint.is_current(settings, config_path)
-    except (GlueError, OSError):  # e.g. an unreadable secret: the full run reports it with its step
-        return None
-
-
-def _step_names(settings: Settings) -> list[str]:
-    return [
-        MIGRATIONS,
-        INIT,
-        f"admin '{settings.admin.username}'",
-        *(f"database '{d.name}'" for d in settings.databases),
-    ]
-
-
 def _run_steps(settings: Settings, config_path: Path, record: Callable[[StepResult], StepResult]) -> None:
     with superset_app(settings, config_path) as app:
         from flask import g  # noqa: PLC0415 - Flask only once Superset's app exists
 
         migrated = record(_guarded(MIGRATIONS, lambda: migrate(settings)))
         if migrated.outcome is Outcome.FAILED:
-            for name in _step_names(settings)[1:]:
+            for name in step_names(settings)[1:]:
                 record(StepResult(name, Outcome.SKIPPED, "migrations failed"))
             return
         record(_guarded(INIT, lambda: init_roles(settings, migration_heads())))
