@@ -32,6 +32,7 @@ from superset_async_glue.sql_lab_lanes import (
     route_sql_lab_query,
 )
 from superset_async_glue.sqllab_watchdog import FAILURE_PREFIX, PendingWatchdog, failure_message
+from superset_async_glue.verify.platform_io import UNITS, systemd_units
 
 INTERACTIVE = "ClickHouse (interactive)"
 LANES: dict[str, Any] = {"sql_lab": {"lanes": {"interactive": {"databases": [INTERACTIVE], "concurrency": 1}}}}
@@ -265,3 +266,10 @@ def test_a_query_whose_lane_worker_is_missing_names_that_worker() -> None:
     assert message.startswith(FAILURE_PREFIX + " within 12 s")
     assert "systemctl start superset-async-worker-interactive" in message
     assert "superset-async start-role worker-interactive" in message
+
+
+def test_verify_looks_for_a_unit_per_lane_under_systemd() -> None:
+    units = systemd_units(("interactive",))
+    assert units["worker-interactive"] == "superset-async-worker-interactive.service"
+    assert units["worker"] == "superset-async-worker.service"
+    assert systemd_units() == UNITS

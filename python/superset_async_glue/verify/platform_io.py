@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import requests
@@ -22,6 +23,7 @@ import requests
 from .. import procfs
 from ..commands import beat_schedule_path
 from ..runner.state import read_state, stack_file
+from ..sql_lab_lanes import lane_role
 from ..web_address import web_url
 from .facts import BeatFacts, PlatformView, RoleView, ServiceFacts
 from .target import Target, VerifyOptions, same_file
@@ -34,12 +36,17 @@ UNITS = {
 }
 
 
-def detect_platform(options: VerifyOptions, state_dir: Path) -> PlatformView:
+def systemd_units(lanes: Iterable[str] = ()) -> dict[str, str]:
+    """role -> its NixOS unit: the fixed roles, and superset-async-worker-NAME for each SQL Lab lane."""
+    return {**UNITS, **{lane_role(name): f"superset-async-{lane_role(name)}.service" for name in sorted(lanes)}}
+
+
+def detect_platform(options: VerifyOptions, state_dir: Path, lanes: Iterable[str] = ()) -> PlatformView:
     wanted = options.platform
     if wanted in ("auto", "local") and stack_file(state_dir).exists():
         return local_view(options, state_dir)
     if wanted in ("auto", "systemd") and shutil.which("systemctl"):
-        view = systemd_view()
+        view = systemd_view(systemd_units(lanes))
         if wanted == "systemd" or any(r.present for r in view.roles.values()):
             return view
     if wanted == "local":
@@ -79,8 +86,8 @@ def local_view(options: VerifyOptions, state_dir: Path) -> PlatformView:
     return PlatformView("local", str(path), roles, problem)
 
 
-def systemd_view() -> PlatformView:
-    units = list(UNITS.values())
+def systemd_view(by_role: Mapping[str, str] = UNITS) -> PlatformView:
+    units = list(by_role.values())
     try:
         out = subprocess.run(
             ["systemctl", "show", "--property=Id,LoadState,ActiveState,SubState,MainPID", *units],
@@ -94,7 +101,7 @@ def systemd_view() -> PlatformView:
     blocks = [dict(line.split("=", 1) for line in block.splitlines() if "=" in line) for block in out.split("\n\n")]
     by_unit = {b.get("Id", ""): b for b in blocks if b}
     roles = {}
-    for role, unit in UNITS.items():
+    for role, unit in by_role.items():
         b = by_unit.get(unit, {})
         present = b.get("LoadState", "not-found") not in ("not-found", "")
         active = b.get("ActiveState") == "active"

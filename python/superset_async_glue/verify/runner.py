@@ -146,7 +146,7 @@ def _guard(spec: CheckSpec, check: Callable[[], CheckResult]) -> CheckResult:
 def run_verify(options: VerifyOptions, settings: Settings, emit: Callable[[CheckResult], None]) -> VerifyReport:
     """Run every check; `emit` sees each result when it is known; return the report (number order)."""
     started = time.monotonic()
-    platform = detect_platform(options, state_dir_of(options, settings))
+    platform = detect_platform(options, state_dir_of(options, settings), settings.sql_lab.lanes)
     probe = ProbeRun(settings, options.config_path, *web_python(platform, options.web_python))
     try:
         target = load_target(options, settings)
