@@ -258,19 +258,35 @@ class SeedLayout:
         return set(self.roles().values())
 
 
+# B's lane variant: the demo ClickHouse registered a second time, its queries on a lane of their own.
+LANE = "interactive"
+LANE_DATABASE = "ClickHouse (interactive)"
+LANE_CONCURRENCY = 1
+
+
 class RunnerLayout:
-    """B: `superset-async up --detach`, demo settings with worker.concurrency 4, the shared ClickHouse."""
+    """B: `superset-async up --detach`, demo settings with worker.concurrency 4, the shared ClickHouse.
+
+    With `lane`, the same ClickHouse is declared a second time as LANE_DATABASE, whose SQL Lab
+    queries go to the lane LANE (sql_lab.lanes) and its own worker of LANE_CONCURRENCY slot(s).
+    """
 
     name = "B"
     registers_database = True
 
-    def __init__(self, root: Path, clickhouse: SharedClickHouse) -> None:
+    def __init__(self, root: Path, clickhouse: SharedClickHouse, lane: bool = False) -> None:
         self.state = root
         self.state.mkdir(parents=True, exist_ok=True)
         path = demo_settings(self.state, free_port(), free_port(), clickhouse.http_port)
         data = json.loads(path.read_text())
         data["worker"]["concurrency"] = CONCURRENCY
         data["databases"][0]["password_file"] = clickhouse.password_file
+        if lane:
+            data["databases"].append({**data["databases"][0], "name": LANE_DATABASE})
+            data["sql_lab"] = {
+                **data.get("sql_lab", {}),
+                "lanes": {LANE: {"databases": [LANE_DATABASE], "concurrency": LANE_CONCURRENCY}},
+            }
         path.write_text(json.dumps(data, indent=2) + "\n")
         self.settings = load_settings(path)
         self.settings_path = path

@@ -46,7 +46,16 @@ import requests
 from superset_async_glue.verify.client import TERMINAL, SupersetApiError, SupersetClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from layouts import CONCURRENCY, Layout, RunnerLayout, SeedLayout, SharedClickHouse
+from layouts import (
+    CONCURRENCY,
+    LANE,
+    LANE_CONCURRENCY,
+    LANE_DATABASE,
+    Layout,
+    RunnerLayout,
+    SeedLayout,
+    SharedClickHouse,
+)
 from stack_procs import cpu_seconds, pss_by_role
 from verify_speed import machine
 
@@ -318,8 +327,10 @@ def latencies(client: SupersetClient, database_id: int, worker_log: Path) -> dic
     return out | task_phases(worker_log, since, time.time())
 
 
-def sleepers(client: SupersetClient, database_id: int) -> dict[str, float]:
-    """20 x `SELECT sleep(1)` at once, then `SELECT 1` 0.5 s later: wall of the 20, latency of the short one."""
+def sleepers(client: SupersetClient, database_id: int, short_database_id: int | None = None) -> dict[str, float]:
+    """20 x `SELECT sleep(1)` at once, then `SELECT 1` 0.5 s later: wall of the 20, latency of the short one.
+
+    The short one goes to `short_database_id` when given (a lane's database), else to the same one."""
     ended: dict[int, float] = {}
     stop = threading.Event()
     poller = client.session_copy()
@@ -346,7 +357,9 @@ def sleepers(client: SupersetClient, database_id: int) -> dict[str, float]:
             pool.submit(s.submit_async, database_id, "SELECT sleep(1)", "demo", "bench") for s in sessions[:SLEEPERS]
         ]
         time.sleep(0.5)
-        short = sessions[SLEEPERS].submit_async(database_id, "SELECT 1", "demo", "bench")
+        short_on = database_id if short_database_id is None else short_database_id
+        short = sessions[SLEEPERS].submit_async(short_on, "SELECT 1", "demo", "bench")
+        short_accepted = time.monotonic()
         long_ids = [f.result().query_id for f in futures]
     deadline = time.monotonic() + 120
     while not {*long_ids, short.query_id} <= ended.keys() and time.monotonic() < deadline:
@@ -359,9 +372,21 @@ def sleepers(client: SupersetClient, database_id: int) -> dict[str, float]:
     states = {qid: client.query(qid)["status"] for qid in [*long_ids, short.query_id]}
     if set(states.values()) != {"success"}:
         raise SupersetApiError("sleepers", 200, f"not all success: {states}")
+    # Where the short one's time went: its submit request, then Superset's own timestamps (epoch) for
+    # the wait until a task set it running and the task itself, then the follower's lag in seeing it.
+    epoch = time.time() - time.monotonic()
+    record = client.query(short.query_id)
+    try:
+        running, end = (float(record[k]) / 1000 - epoch for k in ("start_running_time", "end_time"))
+    except (KeyError, TypeError, ValueError):
+        running = end = float("nan")
     return {
         "sleepers_wall_s": max(ended[q] for q in long_ids) - started,
         "short_during_sleepers_s": ended[short.query_id] - short.started,
+        "short_submit_s": short_accepted - short.started,
+        "short_waited_s": running - short_accepted,
+        "short_task_s": end - running,
+        "short_seen_s": ended[short.query_id] - end,
     }
 
 
@@ -394,6 +419,25 @@ def measure(layout: Layout, clickhouse: SharedClickHouse, say: Callable[[str], N
         m |= {"restart_s": wall, "restart_cpu_s": cpu, "load_after": os.getloadavg()[0]}
         m |= {f"restart_{k}_s": v for k, v in marks.items()}
         say(f"{layout.name}: start with existing state -> first async query {wall:.1f} s (CPU {cpu:.1f} s)")
+    finally:
+        layout.stop()
+    return m
+
+
+def measure_lane(root: Path, clickhouse: SharedClickHouse, say: Callable[[str], None]) -> dict[str, float]:
+    """B with a lane (sql_lab.lanes): the 20 sleepers on the shared database and the short query on the
+    lane's, which has a worker of its own. A stack of its own, after B's measurements: the lane worker
+    is a third Superset app, which the start and memory figures of B (equal concurrency with A) leave out."""
+    layout = RunnerLayout(root, clickhouse, lane=True)
+    m: dict[str, float] = {}
+    try:
+        _, _, _, client, database_id = timed_start(layout, clickhouse)
+        lane_database_id = client.database_id(LANE_DATABASE)
+        async_query(client, lane_database_id, "SELECT 1")  # the lane worker's first task, as after any start
+        m |= {f"lane_{k}": v for k, v in sleepers(client, database_id, lane_database_id).items()}
+        time.sleep(SETTLE)
+        m["pss_lane_worker_mib"] = pss_by_role(layout.roles())[f"worker-{LANE}"]
+        say(f"B+lane: {json.dumps({k: round(v, 3) for k, v in m.items()})}")
     finally:
         layout.stop()
     return m
@@ -439,6 +483,21 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("slot_statement_s", "… of which the statement (`sleep(1)` on ClickHouse)", "s"),
     ("slot_gap_s", "… a child's idle gap between two tasks (hand-off)", "s"),
     ("short_during_sleepers_s", "`SELECT 1` submitted 0.5 s into them, submit -> success", "s"),
+    ("short_submit_s", "… its submit request (until the 202)", "s"),
+    ("short_waited_s", "… 202 -> a task set it running (its wait for a slot)", "s"),
+    ("short_task_s", "… running -> ended (the task)", "s"),
+    ("short_seen_s", "… ended -> the follower's poll saw it", "s"),
+    (
+        "lane_short_during_sleepers_s",
+        f"… the same `SELECT 1` on a lane's database (sql_lab.lanes, {LANE_CONCURRENCY} slot of its own)",
+        "s",
+    ),
+    ("lane_short_submit_s", "… its submit request (until the 202)", "s"),
+    ("lane_short_waited_s", "… 202 -> a task set it running", "s"),
+    ("lane_short_task_s", "… running -> ended (the task)", "s"),
+    ("lane_short_seen_s", "… ended -> the follower's poll saw it", "s"),
+    ("lane_sleepers_wall_s", "… the 20 meanwhile, with the lane", "s"),
+    ("pss_lane_worker_mib", f"… the lane's worker, idle PSS (main + {LANE_CONCURRENCY} child; not in the sums)", "MiB"),
 )
 
 
@@ -517,6 +576,7 @@ def main() -> int:
     parser.add_argument(
         "--only", choices=("A", "B"), help="measure one layout (e.g. B with a changed glue on PYTHONPATH)"
     )
+    parser.add_argument("--no-lane", action="store_true", help="skip B's lane variant (about 40 s a round)")
     args = parser.parse_args()
     if args.docs and args.only:
         parser.error("--docs copies a comparison into the guides: run both layouts (drop --only)")
@@ -535,6 +595,8 @@ def main() -> int:
                     continue
                 layout: Layout = SeedLayout(root / f"A{i}") if name == "A" else RunnerLayout(root / f"B{i}", clickhouse)
                 runs[name].append(measure(layout, clickhouse, say))
+                if name == "B" and not args.no_lane:
+                    runs[name][-1] |= measure_lane(root / f"B{i}-lane", clickhouse, say)
     finally:
         clickhouse.stop()
         if args.keep:
