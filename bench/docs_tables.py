@@ -77,6 +77,23 @@ SPANISH = {
     "… of which the statement (`sleep(1)` on ClickHouse)": "… de ello, la sentencia (`sleep(1)` en ClickHouse)",
     "… a child's idle gap between two tasks (hand-off)": "… hueco ocioso de un hijo entre dos tareas (entrega)",
     "`SELECT 1` submitted 0.5 s into them, submit -> success": "`SELECT 1` enviado 0,5 s después, envío -> éxito",
+    "… its submit request (until the 202)": "… su petición de envío (hasta el 202)",
+    "… 202 -> a task set it running (its wait for a slot)": (
+        "… 202 -> una tarea la pone en marcha (su espera de un hueco)"
+    ),
+    "… running -> ended (the task)": "… en marcha -> terminada (la tarea)",
+    "… ended -> the follower's poll saw it": "… terminada -> la consulta periódica del seguidor la ve",
+    "… the same `SELECT 1` on a lane's database (sql_lab.lanes, 1 slot of its own)": (
+        "… el mismo `SELECT 1` en la base de datos de un carril (sql_lab.lanes, 1 hueco propio)"
+    ),
+    "… lane: its submit request (until the 202)": "… carril: su petición de envío (hasta el 202)",
+    "… lane: 202 -> a task set it running": "… carril: 202 -> una tarea la pone en marcha",
+    "… lane: running -> ended (the task)": "… carril: en marcha -> terminada (la tarea)",
+    "… lane: ended -> the follower's poll saw it": "… carril: terminada -> la consulta periódica del seguidor la ve",
+    "… the 20 meanwhile, with the lane": "… las 20 mientras tanto, con el carril",
+    "… the lane's worker, idle PSS (main + 1 child; not in the sums)": (
+        "… el worker del carril, PSS en reposo (principal + 1 hijo; fuera de las sumas)"
+    ),
 }
 
 
