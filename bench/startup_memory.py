@@ -546,9 +546,12 @@ A: the seed's hand-made layout (plain superset_config.py; Redis DB 0 broker, 1 r
 -c {CONCURRENCY}`; `celery beat`; Redis with its default persistence). B: `superset-async up` with
 the demo settings and worker.concurrency {CONCURRENCY} (same web and worker sizes; Redis AOF with
 `appendfsync always`; bootstrap at every start, without importing Superset when nothing changed;
-beat on a bare Celery app; web preloaded; gc.freeze before forks; worker without mingle; a new
-SQLite metadata DB migrated without an fsync per script). Same virtualenv and lock; both
-query one ClickHouse server started by the benchmark, SQLite metadata.
+beat on a bare Celery app; web preloaded; gc.freeze before forks; worker without mingle and ready
+by notify; a new SQLite metadata DB migrated without an fsync per script, then kept in WAL mode
+with a pool of open connections). Same virtualenv and lock; both query one ClickHouse server
+started by the benchmark, SQLite metadata (A: SQLAlchemy's and SQLite's defaults). The lane rows
+(B only) come from a second B stack per round with `sql_lab.lanes`: the demo ClickHouse declared
+again as "{LANE_DATABASE}", its queries on lane `{LANE}` with {LANE_CONCURRENCY} slot of its own.
 
 | figure | A | B | B/A |
 |---|---|---|---|
