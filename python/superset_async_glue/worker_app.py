@@ -10,9 +10,8 @@ objects into the permanent generation, which collections never visit: what Pytho
 documentation recommends before a fork without exec. The web does the same (gunicorn_hooks.py).
 
 Before the pool forks (Celery's `worker_init` signal, main process only), the main process imports
-what a child's first SQL Lab task would otherwise import on its own, on the clock of the first query:
-Superset's engine specs (each lookup imports them all), the SQLAlchemy dialect and DB-API driver of
-every database in the metadata DB (clickhouse_connect: about 25 ms), pyarrow's pandas conversion; and
+what a child's first SQL Lab task would otherwise import on its own, on the clock of the first query
+(preload.py: engine specs, each database's dialect and driver, pyarrow's pandas conversion); and
 it builds cffi's C parser once, which billiard otherwise builds in every new child (each one sets its
 parent-death signal with cffi when cffi is loaded: 20-90 ms of CPU per child at every start). Modules
 only: no database connection is left open when the children fork.
@@ -26,9 +25,7 @@ can tell.
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import importlib
 import logging
 import sys
 import time
@@ -37,6 +34,7 @@ from typing import Any
 from celery.signals import worker_before_create_process, worker_init, worker_ready
 from superset.tasks.celery_app import app, flask_app
 
+from .preload import import_for_queries
 from .sd_notify import notify, take_notify_socket
 
 __all__ = ["app"]
@@ -50,30 +48,11 @@ def _freeze_before_fork(**_: Any) -> None:
     gc.freeze()
 
 
-def _database_uris() -> list[str]:
-    from superset.extensions import db  # noqa: PLC0415 - Superset's app is built by now
-    from superset.models.core import Database  # noqa: PLC0415
-
-    try:
-        return [str(row[0]) for row in db.session.query(Database.sqlalchemy_uri).all()]
-    finally:
-        db.session.remove()
-        db.engine.dispose()  # the children fork with no metadata DB connection of the parent's
-
-
 def _import_what_tasks_use() -> int:
-    from sqlalchemy.engine.url import make_url  # noqa: PLC0415
-    from superset.db_engine_specs import load_engine_specs  # noqa: PLC0415
-
-    load_engine_specs()
-    importlib.import_module("pyarrow.pandas_compat")  # a result set's conversion to pandas
-    uris = _database_uris()
-    for uri in uris:
-        with contextlib.suppress(Exception):  # a driver missing here fails the task with Superset's message
-            make_url(uri).get_dialect().dbapi()
+    drivers = import_for_queries()
     if "cffi" in sys.modules:  # billiard's set_pdeathsig in each child: cffi's parser, built once here
         sys.modules["cffi"].FFI().cdef("int prctl (int __option, ...);")
-    return len(uris)
+    return drivers
 
 
 def _preload_for_tasks(**_: Any) -> None:

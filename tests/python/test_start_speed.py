@@ -3,7 +3,7 @@ Celery's mingle (a second of waiting for other workers' revoked ids at every sta
 runner's readiness ping returns at the first answer instead of collecting answers for its timeout,
 and the runner learns that the worker is ready from the worker itself (READY=1 on a notify socket,
 sd_notify.py) the moment it is, where a ping sent before the worker listened was lost; the worker's
-main process imports what a first SQL Lab task needs before its pool forks (worker_app.py).
+main process and the web's master import what a first query needs before they fork (preload.py).
 """
 
 from __future__ import annotations
@@ -45,12 +45,16 @@ def test_the_runner_learned_the_workers_readiness_from_its_notify(stack: Stack) 
     assert not (stack.state_dir / "run" / "worker.notify").exists()
 
 
-def test_the_worker_preloads_what_tasks_import_before_its_pool_forks(stack: Stack) -> None:
+def test_worker_and_web_preload_what_queries_import_before_they_fork(stack: Stack) -> None:
     log = (stack.state_dir / "logs" / "worker.log").read_text(errors="replace")
     # The shared stack declares one database (ClickHouse): its driver is imported in the main process.
     assert "preload: engine specs and 1 database driver(s) in " in log
     assert "preload before the pool forks failed" not in log
     assert log.index("preload: engine specs") < log.index("ready.")
+    # The web's gunicorn master does the same before it forks its workers (gunicorn_hooks.py).
+    web = (stack.state_dir / "logs" / "web.log").read_text(errors="replace")
+    assert "superset-async: engine specs and 1 database driver(s) preloaded in " in web
+    assert web.index("database driver(s) preloaded") < web.index("Booting worker")
 
 
 _SEND_READY = "import os; from superset_async_glue.sd_notify import notify; notify(os.environ['NOTIFY_SOCKET'])"
