@@ -618,7 +618,7 @@ class Supervisor:
 
 def tells_ready(role: str) -> bool:
     """The roles that run worker_app (the worker, and a lane's `worker-NAME`): they send READY=1 when ready."""
-    return role == "worker" or role.startswith("worker-")
+    return role == "worker" or is_lane_role(role)
 
 
 def _leader_signals(*processes: ManagedProcess) -> dict[int, int]:
