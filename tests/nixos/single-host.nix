@@ -260,6 +260,9 @@
           machine.succeed("systemctl stop redis-superset-async.service")
           machine.fail("superset-async-verify --json > /tmp/redis-down.json")
           machine.succeed("grep -q broker-unreachable /tmp/redis-down.json")
+          # once the web could not publish the first database's query, the lane's is not submitted
+          # (each would wait out the web's publish retries, about 10 s)
+          machine.succeed("grep -q \"'ClickHouse (interactive)': not tried: the web could not publish\" /tmp/redis-down.json")
           machine.succeed("systemctl is-active superset-async-web superset-async-worker superset-async-beat")
           machine.succeed("systemctl start redis-superset-async.service")
           machine.wait_until_succeeds("superset-async-verify --json > /tmp/verify.json", timeout=120)

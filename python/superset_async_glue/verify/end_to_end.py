@@ -67,7 +67,7 @@ def end_to_end_facts(  # noqa: PLR0911 - one return per reason not to run
             api = Step("REST API login", False, time.monotonic() - started, str(err), (judge.api_login_mode(status),))
             return EndToEndFacts(form=form.result(), api_login=api)
         api = Step("REST API login", True, time.monotonic() - started, "logged in")
-        steps = [run_query(target, client, db, survey) for db in databases]
+        steps = run_queries(target, client, databases, survey)
         if settings.global_async_queries.enabled:
             first_ok = next((s for s in steps if s.ok and s.query_id is not None), None)
             if first_ok is not None and first_ok.query_id is not None:
@@ -103,6 +103,21 @@ def form_login_step(base_url: str, username: str, password: str) -> Step:
         where = f" to {answer.location}" if answer.location else ""
         text = f"POST /login/ answered {answer.status}{where}{said}, and the session is not logged in"
     return Step(name, False, answer.seconds, text, modes)
+
+
+def run_queries(
+    target: Target, client: SupersetClient, databases: list[Database], survey: Callable[[], WorkerSurvey]
+) -> list[Step]:
+    """Each database's query in turn. Once the web could not publish one to the broker, the others are
+    not submitted: each would fail the same way, after the web's own publish retries (about 10 s)."""
+    steps: list[Step] = []
+    for db in databases:
+        if steps and dx.BROKER_UNREACHABLE in steps[-1].modes:
+            text = "not tried: the web could not publish the previous query to the broker"
+            steps.append(Step(f"{db.name!r}", False, 0.0, text, (dx.BROKER_UNREACHABLE,)))
+            continue
+        steps.append(run_query(target, client, db, survey))
+    return steps
 
 
 def run_query(target: Target, client: SupersetClient, db: Database, survey: Callable[[], WorkerSurvey]) -> Step:
