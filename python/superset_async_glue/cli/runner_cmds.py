@@ -102,7 +102,6 @@ def _say(line: str) -> None:
     show_default=True,
     help="Seconds over which --start-limit-burst counts exits.",
 )
-@click.option("--supervise", is_flag=True, hidden=True, help="Internal: the detached supervisor itself.")
 def up_cmd(  # noqa: PLR0917 - click passes each option as a parameter
     settings_path: Path | None,
     state_dir: Path | None,
@@ -117,14 +116,13 @@ def up_cmd(  # noqa: PLR0917 - click passes each option as a parameter
     restart_max_delay: float,
     start_limit_burst: int,
     start_limit_interval: float,
-    supervise: bool,
 ) -> None:
     """Start Redis, ClickHouse (demo), bootstrap, web, Celery worker and beat; wait until all are ready.
 
     Foreground by default: Ctrl-C or SIGTERM stops everything. Without --settings, runs the embedded
     demo from ./.superset-async-demo (generated secrets, SQLite metadata, a seeded ClickHouse table).
     """
-    if settings_path is not None and not supervise:  # refused with every problem listed, before anything starts
+    if settings_path is not None:  # refused with every problem listed, before anything starts
         require_deployable(load_settings(settings_path), str(settings_path), missing_ok=False)
     directory = resolve_state_dir(state_dir, settings_path)
     make_private(directory)
@@ -141,16 +139,11 @@ def up_cmd(  # noqa: PLR0917 - click passes each option as a parameter
         clickhouse="none" if clickhouse == "none" else "auto",
         clickhouse_spare_port=clickhouse_spare_port,
         timeout=timeout,
-        detached=detach or supervise,
+        detached=detach,
         restart=RestartPolicy(
             restart_delay, max(restart_delay, restart_max_delay), start_limit_burst, start_limit_interval
         ),
     )
-    if supervise:  # the background half of --detach: supervise in this process
-        options = UpOptions(**{**options.__dict__, "detached": True})
-        from ..runner.supervisor import Supervisor  # noqa: PLC0415
-
-        sys.exit(Supervisor(options, _say).run())
     sys.exit(up(options, _say))
 
 
