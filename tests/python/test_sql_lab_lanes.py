@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
-from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import astuple
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,7 +16,6 @@ from celery import _state as celery_state
 from fixtures.common import SettingsFactory
 from fixtures.redis_server import RedisServer
 from superset_async_glue.beat_app import superset_config
-from superset_async_glue.cli import main
 from superset_async_glue.commands import role_command, worker_argv
 from superset_async_glue.errors import SettingsError, UsageError
 from superset_async_glue.flower_metrics import QueueDepthCollector
@@ -33,6 +31,7 @@ from superset_async_glue.sql_lab_lanes import (
 )
 from superset_async_glue.sqllab_watchdog import FAILURE_PREFIX, PendingWatchdog, failure_message
 from superset_async_glue.verify.platform_io import UNITS, systemd_units
+from test_settings import run_main
 
 INTERACTIVE = "ClickHouse (interactive)"
 LANES: dict[str, Any] = {"sql_lab": {"lanes": {"interactive": {"databases": [INTERACTIVE], "concurrency": 1}}}}
@@ -188,30 +187,16 @@ def test_lane_worker_argv_is_the_worker_s_with_its_concurrency_queue_and_node_na
         worker_argv(settings, bins, "fast")
 
 
-def _exec(*args: str) -> tuple[int, str, str]:
-    out, err, argv = io.StringIO(), io.StringIO(), sys.argv
-    sys.argv = ["superset-async", "exec", *args]
-    try:
-        with redirect_stdout(out), redirect_stderr(err):
-            main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    finally:
-        sys.argv = argv
-    return code, out.getvalue(), err.getvalue()
-
-
 def test_exec_worker_lane_prints_the_lane_command_and_names_the_lanes_of_an_unknown_one(
     make_settings: SettingsFactory, tmp_path: Path
 ) -> None:
     files = ["--settings", str(make_settings(LANES)), "--config", str(tmp_path / "c.py")]
-    code, out, err = _exec("worker", "--lane", "interactive", *files, "--print")
+    code, out, err = astuple(run_main("exec", "worker", "--lane", "interactive", *files, "--print"))
     assert code == 0, err
     assert "--queues=sql_lab_lane_interactive" in json.loads(out)["argv"]
-    code, out, err = _exec("worker", "--lane", "nope", *files, "--print")
+    code, out, err = astuple(run_main("exec", "worker", "--lane", "nope", *files, "--print"))
     assert code == 2 and "no SQL Lab lane named 'nope'" in err and "lanes: interactive" in err, (code, err)
-    code, out, err = _exec("beat", "--lane", "interactive", *files, "--print")
+    code, out, err = astuple(run_main("exec", "beat", "--lane", "interactive", *files, "--print"))
     assert code == 2 and "exec worker" in err, (code, err)
 
 
