@@ -83,6 +83,13 @@ def _stacked(ax: plt.Axes, runs: Runs, parts: Sequence[tuple[str, str, str]], un
     ax.grid(axis="y", alpha=0.3)
 
 
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata=PNG_METADATA)
+    plt.close(fig)
+    return path
+
+
 def plot_start(runs: Runs, out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 4.2))
     keys = (
@@ -93,11 +100,7 @@ def plot_start(runs: Runs, out: Path) -> Path:
     )
     _grouped_bars(ax, runs, keys, "seconds")
     ax.set_title("Start -> first async query's rows (lower is better)", fontsize=10)
-    path = out / "perf-start.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata=PNG_METADATA)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "perf-start.png")
 
 
 def plot_memory(runs: Runs, out: Path) -> Path:
@@ -110,11 +113,7 @@ def plot_memory(runs: Runs, out: Path) -> Path:
     )
     _stacked(ax, runs, parts, "MiB")
     ax.set_title("Idle PSS after start, by role (supervisor apart)", fontsize=10)
-    path = out / "perf-memory.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata=PNG_METADATA)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "perf-memory.png")
 
 
 def plot_async(runs: Runs, out: Path) -> Path:
@@ -130,11 +129,7 @@ def plot_async(runs: Runs, out: Path) -> Path:
     keys = (("sync_s", "sync\nSELECT 1"),)
     _grouped_bars(right, runs, keys, "ms", scale=1000, digits=0)
     right.set_title("Sync SELECT 1", fontsize=10)
-    path = out / "perf-async.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata=PNG_METADATA)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "perf-async.png")
 
 
 def plot_sleepers(runs: Runs, out: Path) -> Path:
@@ -151,11 +146,7 @@ def plot_sleepers(runs: Runs, out: Path) -> Path:
     ax.hlines(1.0, 0.55, 2.45, color="#c44e52", linestyle="-.", linewidth=1.5, label="goal: 1 s")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the plot, clear of the bars
     ax.set_title("20 x `SELECT sleep(1)` at once on 4 slots", fontsize=10)
-    path = out / "perf-sleepers.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata=PNG_METADATA)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "perf-sleepers.png")
 
 
 def draw(runs: Runs, out: Path = OUT) -> list[Path]:
