@@ -4,11 +4,8 @@
 
 let
   module = root + "/nix/modules/superset-async";
-  pkgs' = pkgs // {
-    superset-async = pkgs.writeShellScriptBin "superset-async" "exit 0";
+  pkgs' = (import ../case-kit.nix { inherit pkgs; }).pkgs' // {
     postgresql = pkgs.writeShellScriptBin "psql" "exit 0";
-    chromium = pkgs.writeShellScriptBin "chromium" "exit 0";
-    chromedriver = pkgs.writeShellScriptBin "chromedriver" "exit 0";
     dejavu_fonts = pkgs.writeText "dejavu-fonts" "";
   };
   # fonts.packages (the screenshots' fonts in production.nix) is not among the general stubs.

@@ -5,11 +5,7 @@
 
 let
   module = root + "/nix/modules/superset-async";
-  pkgs' = pkgs // {
-    superset-async = pkgs.writeShellScriptBin "superset-async" "exit 0";
-    chromium = pkgs.writeShellScriptBin "chromium" "exit 0";
-    chromedriver = pkgs.writeShellScriptBin "chromedriver" "exit 0";
-  };
+  inherit (import ../case-kit.nix { inherit pkgs; }) pkgs' ok fail;
   base = {
     services.superset-async = {
       enable = true;
@@ -36,16 +32,6 @@ let
   svc = cfg: name: cfg.systemd.services.${name};
   sc = cfg: name: (svc cfg name).serviceConfig;
   ours = cfg: lib.filter (lib.hasPrefix "superset-async-worker") (lib.attrNames cfg.systemd.services);
-  ok = name: config: check: {
-    inherit name config check;
-    expect = "ok";
-    pkgs = pkgs';
-  };
-  fail = name: config: message: {
-    inherit name config message;
-    expect = "fail";
-    pkgs = pkgs';
-  };
   # Everything but ExecStart and the description is the worker's (some unit options have no value
   # unless set: compare those a unit of ours sets).
   sameAsWorker =

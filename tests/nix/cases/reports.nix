@@ -5,11 +5,7 @@
 
 let
   module = root + "/nix/modules/superset-async";
-  pkgs' = pkgs // {
-    superset-async = pkgs.writeShellScriptBin "superset-async" "exit 0";
-    chromium = pkgs.writeShellScriptBin "chromium" "exit 0";
-    chromedriver = pkgs.writeShellScriptBin "chromedriver" "exit 0";
-  };
+  inherit (import ../case-kit.nix { inherit pkgs; }) pkgs' ok;
   withReports = reports: [
     module
     {
@@ -25,11 +21,6 @@ let
     }
   ];
   sc = cfg: name: cfg.systemd.services.${name}.serviceConfig;
-  ok = name: config: check: {
-    inherit name config check;
-    expect = "ok";
-    pkgs = pkgs';
-  };
   on = {
     enabled = true;
     smtp.host = "mail.example.org";

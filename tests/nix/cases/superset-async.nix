@@ -4,10 +4,7 @@
 
 let
   module = root + "/nix/modules/superset-async";
-  # Evaluation only: the package is never run here, it only needs a bin/superset-async path.
-  pkgs' = pkgs // {
-    superset-async = pkgs.writeShellScriptBin "superset-async" "exit 0";
-  };
+  inherit (import ../case-kit.nix { inherit pkgs; }) pkgs' ok fail;
   minimal = {
     services.superset-async = {
       enable = true;
@@ -44,16 +41,6 @@ let
     "superset-async-worker"
     "superset-async-beat"
   ];
-  ok = name: config: check: {
-    inherit name config check;
-    expect = "ok";
-    pkgs = pkgs';
-  };
-  fail = name: config: message: {
-    inherit name config message;
-    expect = "fail";
-    pkgs = pkgs';
-  };
 in
 [
   # ---- accepted -------------------------------------------------------------------------------
