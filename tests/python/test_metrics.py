@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from fixtures.common import run_cli
+from fixtures.common import free_port, run_cli
 from fixtures.stack import Stack, start_stack
 from fixtures.superset_api import SupersetClient
 from superset_async_glue.commands import role_command
@@ -58,7 +58,7 @@ def metrics_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MetricsS
         statsd.bind(("127.0.0.1", 0))
         statsd.settimeout(0.5)
         overrides = {
-            "flower": {"enabled": True, "port": _free_port(), "user": FLOWER_USER, "password_file": str(password_file)},
+            "flower": {"enabled": True, "port": free_port(), "user": FLOWER_USER, "password_file": str(password_file)},
             "metrics": {"statsd_host": "127.0.0.1", "statsd_port": statsd.getsockname()[1], "statsd_prefix": PREFIX},
             "web": {"workers": 1},
             "worker": {"concurrency": 1},
@@ -67,13 +67,6 @@ def metrics_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MetricsS
         with start_stack(root, overrides) as stack:
             url = flower_url(load_settings(stack.settings_path))
             yield MetricsStack(stack, url, "correct horse battery staple", statsd)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def scrape(flower: str) -> str:
